@@ -42,6 +42,8 @@ type Source struct {
 	MissingPolls int `yaml:"missing_polls,omitempty"`
 	// A feed with fewer bookings than this fraction of the last good one (when that had at least 20) is suspicious and not applied. Default: 0.5.
 	EmptyFraction float64 `yaml:"empty_fraction,omitempty"`
+	// Accept a feed with no bookings at all in the window (e.g. a holiday feed); otherwise an empty feed is treated as a failure and the last good one kept. Default: false.
+	AllowEmpty bool `yaml:"allow_empty,omitempty"`
 	// HTTP request headers, e.g. Authorization. Values are secrets: ${ENV_VAR} or file:/path.
 	Headers map[string]Secret `yaml:"headers,omitempty"`
 	// Time zone of local times in this feed. Default: the gateway's time_zone.
