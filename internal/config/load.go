@@ -62,7 +62,10 @@ const (
 	DefaultTimeZone      = "Europe/Copenhagen"
 )
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+var (
+	idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	xProp     = regexp.MustCompile(`^X-[A-Z0-9-]+$`)
+)
 
 // displayPath shortens an absolute path to one relative to the working
 // directory when it lies below it, so error messages match what the user
@@ -224,6 +227,12 @@ func (l *loader) sources(g *Gateway, gf *GatewayFile, pos *Positions, dir string
 		case s.ICal != nil:
 			check(s.ICal.File, s.ICal.URL, s.ICal)
 			s.ICal.File = l.sourceFile(dir, s.ICal.File, pos.Key(s.ICal, "file"), s.ID)
+			if r := s.ICal.ResourceProperty; r != "" && !slices.Contains([]string{"LOCATION", "SUMMARY", "RESOURCES"}, r) && !xProp.MatchString(r) {
+				l.errs.add(pos.Key(s.ICal, "resource_property"), "resource_property %q: use LOCATION, RESOURCES, SUMMARY or an X- property (upper case)", r)
+			}
+			if o := s.ICal.OrganiserProperty; o != "" && !xProp.MatchString(o) {
+				l.errs.add(pos.Key(s.ICal, "organiser_property"), "organiser_property %q: use an X- property holding a pseudonymous association id; ORGANIZER and the like hold personal data (set pseudonym_key to pseudonymise ORGANIZER instead)", o)
+			}
 		case s.CSV != nil:
 			check(s.CSV.File, s.CSV.URL, s.CSV)
 			s.CSV.File = l.sourceFile(dir, s.CSV.File, pos.Key(s.CSV, "file"), s.ID)
