@@ -24,7 +24,9 @@ func TestSchemaUpToDate(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			require.NoError(t, err, "run: go test ./internal/config -run TestSchemaUpToDate -update")
-			require.Equal(t, string(want), string(got), "%s is stale; run: go test ./internal/config -run TestSchemaUpToDate -update", path)
+			if string(want) != string(got) {
+				t.Fatalf("%s is stale; run: make schema (go test ./internal/config -run TestSchemaUpToDate -update)", path)
+			}
 		})
 	}
 }
