@@ -345,6 +345,14 @@ func (l *loader) pointShape(p *Point, pos *Positions, conn *Connection) {
 	if len(p.Labels) > 0 && (p.Type == site.TypeFloat32 || p.Type == site.TypeFloat64) {
 		l.errs.add(pos.Key(p, "labels"), "labels need an integer type, not %s", p.Type)
 	}
+	byValue := map[float64]string{}
+	for _, name := range sortedKeys(p.Labels) {
+		v := p.Labels[name]
+		if other, dup := byValue[v]; dup {
+			l.errs.add(pos.Key(&p.Labels, name), "labels %q and %q of point %q both mean %g; each value needs one name", other, name, p.ID, v)
+		}
+		byValue[v] = name
+	}
 	for name, v := range p.Labels {
 		if !idPattern.MatchString(name) {
 			l.errs.add(pos.Key(&p.Labels, name), "label %q must use lower case letters, digits, - and _", name)

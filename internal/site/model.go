@@ -169,11 +169,39 @@ func ParseClock(s string) (Clock, error) {
 // String formats the clock as HH:MM.
 func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
 
-// On returns the instant of this wall-clock time on date d in loc. A time
-// that does not exist (spring-forward gap) is moved forward by the gap, as
-// RFC 5545 does; 24:00 is midnight of the next day.
+// On returns the instant of this wall-clock time on date d in loc, as RFC
+// 5545 reads local times: a time that does not exist (the spring-forward
+// gap) is read with the offset before the gap, so it moves forward by the
+// gap; a time that occurs twice (fall-back) is the first occurrence. 24:00
+// is midnight of the next day. time.Date leaves the repeated hour's choice
+// unspecified (it returns the second one today), hence the work here.
 func (c Clock) On(d Date, loc *time.Location) time.Time {
-	return time.Date(d.Year, d.Month, d.Day, int(c)/60, int(c)%60, 0, 0, loc)
+	// wall is the wall-clock reading expressed as if it were UTC; the
+	// instant we want is wall minus the zone offset in force then.
+	wall := time.Date(d.Year, d.Month, d.Day, int(c)/60, int(c)%60, 0, 0, time.UTC)
+	// The offsets a day before and after bracket any single transition:
+	// zones do not change offset twice within two days.
+	_, before := wall.Add(-24 * time.Hour).In(loc).Zone()
+	_, after := wall.Add(24 * time.Hour).In(loc).Zone()
+	var best time.Time
+	for _, off := range []int{before, after} {
+		t := wall.Add(-time.Duration(off) * time.Second).In(loc)
+		if sameWall(t, wall) && (best.IsZero() || t.Before(best)) {
+			best = t
+		}
+	}
+	if best.IsZero() {
+		best = wall.Add(-time.Duration(before) * time.Second).In(loc)
+	}
+	return best
+}
+
+// sameWall reports whether t reads the same wall-clock time as wall
+// (which holds a wall-clock reading in UTC).
+func sameWall(t, wall time.Time) bool {
+	y1, m1, d1 := t.Date()
+	y2, m2, d2 := wall.Date()
+	return y1 == y2 && m1 == m2 && d1 == d2 && t.Hour() == wall.Hour() && t.Minute() == wall.Minute()
 }
 
 // Date is a civil date without a time zone.
