@@ -1,0 +1,864 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// Source says where a desired value comes from, highest priority first:
+// an operator override, booking-derived occupancy, a base schedule, and
+// the point's vacant value (its default), like BACnet's priority array
+// ending in the relinquish default.
+type Source string
+
+// Sources of desired values.
+const (
+	SourceOverride  Source = "override"
+	SourceBooking   Source = "booking"
+	SourceSchedule  Source = "schedule"
+	SourceOccupancy Source = "occupancy" // a child space is occupied
+	SourceDefault   Source = "default"
+)
+
+// Policy says what to do when someone changes a written point at the BMS.
+type Policy string
+
+// Policies for values changed by someone else.
+const (
+	// Respect leaves the value alone until the next scheduled transition
+	// and reports it: the caretaker who turned the heat up knew why.
+	Respect Policy = "respect"
+	// Enforce writes the desired value back at once.
+	Enforce Policy = "enforce"
+)
+
+// Plan gives the desired occupancy values of a site's points; the
+// schedule compiler satisfies it.
+type Plan interface {
+	ValueAt(pointID string, t time.Time) (schedule.Change, bool)
+	Timeline(pointID string) []schedule.Change
+}
+
+// Override is an operator's value for a point, which beats bookings until
+// it expires or is cleared.
+type Override struct {
+	Site  string    `json:"site"`
+	Point string    `json:"point"`
+	Value float64   `json:"value"`
+	Until time.Time `json:"until"`
+	Who   string    `json:"who"`
+	Why   string    `json:"why"`
+	Set   time.Time `json:"set"`
+}
+
+// Heartbeat is a point the engine writes periodically, so that a
+// controller can fall back to its local schedule when the gateway is gone.
+type Heartbeat struct {
+	Connection string
+	Point      *site.Point
+	Period     time.Duration
+}
+
+// SiteRuntime is one site with its drivers, as the engine runs it.
+type SiteRuntime struct {
+	Site *site.Site
+	// Drivers by connection id.
+	Drivers map[string]Driver
+	// Policies by point id; Respect when absent.
+	Policies   map[string]Policy
+	Heartbeats []Heartbeat
+}
+
+// Config holds the engine's dependencies and timings.
+type Config struct {
+	Clock   Clock
+	Journal Journal
+	Logger  *slog.Logger
+	// DryRun runs everything but the writes, which are journalled as such.
+	DryRun bool
+	// RetryMin and RetryMax bound the backoff after a failed write.
+	// Defaults: 2s and 2m.
+	RetryMin, RetryMax time.Duration
+	// Resync is how often every point is compared again even without an
+	// event. Default 1m.
+	Resync time.Duration
+	// HealthEvery is how often device states are collected. Default 2s.
+	HealthEvery time.Duration
+}
+
+// Engine is the level-triggered reconciler. Create it with New, add sites
+// with AddSite before Run, and drive it with Run; the other methods are
+// safe for concurrent use while Run runs.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	sites []*siteState
+
+	cmds     chan func()
+	results  chan writeResult
+	readings chan Reading
+
+	// Fields below are owned by the Run goroutine.
+	points      map[string]*pointState // by "site/point"
+	byPoint     map[*site.Point]*pointState
+	transitions []transition
+	cursor      int
+	dirty       map[*pointState]bool
+	overrides   map[*pointState]*Override
+	devices     map[string]DeviceState // by "site/connection/device"
+	workers     map[Driver]chan []job
+	started     bool
+}
+
+type siteState struct {
+	rt   SiteRuntime
+	plan Plan
+}
+
+type transition struct {
+	at time.Time
+	ps *pointState
+}
+
+type pointState struct {
+	key    string
+	site   *siteState
+	point  *site.Point
+	driver Driver
+	conn   string
+	policy Policy
+
+	desired     schedule.Change
+	desiredOK   bool
+	desiredFrom Source
+
+	actual    float64
+	actualOK  bool
+	actualAt  time.Time
+	actualErr error
+
+	pending     bool
+	confirmed   bool // the device holds what we wrote for the current desired value
+	attempts    int
+	retryAt     time.Time
+	lastErr     string
+	external    bool
+	respectTill time.Time
+	timeline    []schedule.Change
+}
+
+type job struct {
+	ps      *pointState
+	value   float64
+	old     *float64
+	source  Source
+	reason  string
+	attempt int
+}
+
+type writeResult struct {
+	job      job
+	err      error
+	readback *Reading
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = 2 * time.Second
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 2 * time.Minute
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = time.Minute
+	}
+	if cfg.HealthEvery == 0 {
+		cfg.HealthEvery = 2 * time.Second
+	}
+	if cfg.Journal == nil {
+		cfg.Journal = nopJournal{}
+	}
+	return &Engine{
+		cfg: cfg, log: cfg.Logger,
+		cmds:      make(chan func()),
+		results:   make(chan writeResult, 64),
+		readings:  make(chan Reading, 1024),
+		points:    map[string]*pointState{},
+		byPoint:   map[*site.Point]*pointState{},
+		dirty:     map[*pointState]bool{},
+		overrides: map[*pointState]*Override{},
+		devices:   map[string]DeviceState{},
+		workers:   map[Driver]chan []job{},
+	}
+}
+
+// AddSite adds a site with its plan. Call it before Run.
+func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
+	if e.started {
+		return errors.New("add site: engine already running")
+	}
+	ss := &siteState{rt: rt, plan: plan}
+	e.sites = append(e.sites, ss)
+	ids := make([]string, 0, len(rt.Site.Points))
+	for id := range rt.Site.Points {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := rt.Site.Points[id]
+		if !p.Writable() {
+			continue
+		}
+		d := rt.Drivers[p.Connection]
+		if d == nil {
+			return fmt.Errorf("add site %s: no driver for connection %q of point %s", rt.Site.ID, p.Connection, id)
+		}
+		pol := rt.Policies[id]
+		if pol == "" {
+			pol = Respect
+		}
+		ps := &pointState{key: rt.Site.ID + "/" + id, site: ss, point: p, driver: d, conn: p.Connection, policy: pol}
+		e.points[ps.key] = ps
+		e.byPoint[p] = ps
+	}
+	return nil
+}
+
+// do runs f on the Run goroutine and waits for it.
+func (e *Engine) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case e.cmds <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run reconciles until ctx is done. It starts one watcher per driver and
+// one writer per driver, and waits for all of them before it returns.
+func (e *Engine) Run(ctx context.Context) error {
+	e.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	// Drivers and the points each watches.
+	type watch struct {
+		d      Driver
+		points []*site.Point
+	}
+	var watches []*watch
+	byDriver := map[Driver]*watch{}
+	for _, ss := range e.sites {
+		for _, id := range sortedPointIDs(ss.rt.Site) {
+			p := ss.rt.Site.Points[id]
+			d := ss.rt.Drivers[p.Connection]
+			if d == nil {
+				continue
+			}
+			w := byDriver[d]
+			if w == nil {
+				w = &watch{d: d}
+				byDriver[d] = w
+				watches = append(watches, w)
+			}
+			w.points = append(w.points, p)
+		}
+	}
+	for _, w := range watches {
+		ch := make(chan []job, 16)
+		e.workers[w.d] = ch
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			e.writer(ctx, w.d, ch)
+		}()
+		go func() {
+			defer wg.Done()
+			if err := w.d.Watch(ctx, w.points, e.readings); err != nil && ctx.Err() == nil {
+				e.log.Error("watch stopped", "err", err)
+			}
+		}()
+	}
+
+	now := e.cfg.Clock.Now()
+	e.rebuildTransitions(now)
+	for _, ps := range e.points {
+		e.dirty[ps] = true
+	}
+	// Learn what the devices hold before writing anything, so a restart
+	// writes only what differs.
+	for _, w := range watches {
+		var pts []*site.Point
+		for _, p := range w.points {
+			if e.byPoint[p] != nil {
+				pts = append(pts, p)
+			}
+		}
+		if len(pts) > 0 {
+			for _, r := range w.d.Read(ctx, pts) {
+				e.reading(r, now, w.d)
+			}
+		}
+	}
+
+	timer := e.cfg.Clock.NewTimer(0)
+	defer timer.Stop()
+	health := time.NewTicker(e.cfg.HealthEvery)
+	defer health.Stop()
+	lastResync := now
+	nextHeartbeat := map[int]time.Time{}
+	hbCount := map[int]float64{}
+
+	for {
+		now = e.cfg.Clock.Now()
+		e.advance(now)
+		if now.Sub(lastResync) >= e.cfg.Resync {
+			lastResync = now
+			for _, ps := range e.points {
+				e.dirty[ps] = true
+			}
+		}
+		e.heartbeats(ctx, now, nextHeartbeat, hbCount)
+		e.reconcile(ctx, now)
+		wake := e.nextWake(now, lastResync, nextHeartbeat)
+		timer.Stop()
+		timer.Reset(max(wake.Sub(now), 0))
+
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C():
+		case f := <-e.cmds:
+			f()
+		case r := <-e.readings:
+			e.readingFromAny(r, e.cfg.Clock.Now())
+		drain:
+			for range 1023 {
+				select {
+				case r := <-e.readings:
+					e.readingFromAny(r, e.cfg.Clock.Now())
+				default:
+					break drain
+				}
+			}
+		case res := <-e.results:
+			e.result(ctx, res, e.cfg.Clock.Now())
+		case <-health.C:
+			e.health(ctx, e.cfg.Clock.Now())
+		}
+	}
+}
+
+func sortedPointIDs(s *site.Site) []string {
+	ids := make([]string, 0, len(s.Points))
+	for id := range s.Points {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// rebuildTransitions collects every future change of every point in time
+// order, so the engine sleeps until the next one instead of polling the
+// clock.
+func (e *Engine) rebuildTransitions(now time.Time) {
+	e.transitions = e.transitions[:0]
+	for _, ps := range e.points {
+		ps.timeline = ps.site.plan.Timeline(ps.point.ID)
+		for _, ch := range ps.timeline {
+			if !ch.Initial && ch.At.After(now) {
+				e.transitions = append(e.transitions, transition{ch.At, ps})
+			}
+		}
+	}
+	sort.Slice(e.transitions, func(i, j int) bool {
+		if !e.transitions[i].at.Equal(e.transitions[j].at) {
+			return e.transitions[i].at.Before(e.transitions[j].at)
+		}
+		return e.transitions[i].ps.key < e.transitions[j].ps.key
+	})
+	e.cursor = 0
+}
+
+// advance marks the points whose transitions are due as dirty.
+func (e *Engine) advance(now time.Time) {
+	for e.cursor < len(e.transitions) && !e.transitions[e.cursor].at.After(now) {
+		ps := e.transitions[e.cursor].ps
+		ps.respectTill = time.Time{}
+		ps.external = false
+		e.dirty[ps] = true
+		e.cursor++
+	}
+	for ps, o := range e.overrides {
+		if !o.Until.After(now) {
+			delete(e.overrides, ps)
+			e.journalOverride(context.Background(), *o, "expired", now)
+			e.log.Info("override expired", "site", o.Site, "point", o.Point)
+			e.dirty[ps] = true
+		}
+	}
+}
+
+func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.Time {
+	wake := lastResync.Add(e.cfg.Resync)
+	if e.cursor < len(e.transitions) && e.transitions[e.cursor].at.Before(wake) {
+		wake = e.transitions[e.cursor].at
+	}
+	for _, o := range e.overrides {
+		if o.Until.Before(wake) {
+			wake = o.Until
+		}
+	}
+	for ps := range e.dirty {
+		if !ps.retryAt.IsZero() && ps.retryAt.Before(wake) {
+			wake = ps.retryAt
+		}
+	}
+	for _, t := range hb {
+		if t.Before(wake) {
+			wake = t
+		}
+	}
+	if wake.Before(now) {
+		return now
+	}
+	return wake
+}
+
+// desired works out the value a point should have now and where it comes
+// from.
+func (e *Engine) desired(ps *pointState, now time.Time) (float64, Source, string, bool) {
+	if o := e.overrides[ps]; o != nil && o.Until.After(now) {
+		return o.Value, SourceOverride, fmt.Sprintf("override by %s until %s: %s", o.Who, o.Until.Format(time.RFC3339), o.Why), true
+	}
+	ch, ok := ps.site.plan.ValueAt(ps.point.ID, now)
+	if !ok {
+		return 0, "", "", false
+	}
+	src := SourceDefault
+	if ch.Occupied {
+		src = SourceOccupancy
+		for _, r := range ch.Reasons {
+			if r.Kind == schedule.ReasonBooking {
+				src = SourceBooking
+				break
+			}
+			if r.Kind == schedule.ReasonSchedule || r.Kind == schedule.ReasonException {
+				src = SourceSchedule
+			}
+		}
+	}
+	var rs []string
+	for _, r := range ch.Reasons {
+		rs = append(rs, r.String())
+	}
+	reason := strings.Join(rs, "; ")
+	if !ch.Occupied {
+		reason = "vacant"
+		if len(rs) > 0 {
+			reason = "vacant after " + strings.Join(rs, "; ")
+		}
+	}
+	ps.desired, ps.desiredOK = ch, true
+	return ch.Value.Num, src, reason, true
+}
+
+// same compares values as the device stores them: within half a step of
+// the point's scale for scaled integers, exactly otherwise.
+func same(p *site.Point, a, b float64) bool {
+	tol := 1e-9 * math.Max(1, math.Abs(a))
+	switch p.Type {
+	case site.TypeFloat32:
+		tol = math.Max(tol, 1e-5*math.Max(1, math.Abs(a)))
+	case site.TypeFloat64:
+	default:
+		tol = math.Max(tol, math.Abs(p.Scale)/2)
+	}
+	return math.Abs(a-b) <= tol
+}
+
+func (e *Engine) reconcile(ctx context.Context, now time.Time) {
+	batches := map[Driver][]job{}
+	for ps := range e.dirty {
+		if ps.pending {
+			continue
+		}
+		if !ps.retryAt.IsZero() && now.Before(ps.retryAt) {
+			continue
+		}
+		delete(e.dirty, ps)
+		want, src, reason, ok := e.desired(ps, now)
+		if !ok {
+			continue
+		}
+		if src != ps.desiredFrom {
+			ps.desiredFrom = src
+		}
+		if ps.actualOK && same(ps.point, ps.actual, want) {
+			ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+			ps.confirmed = true
+			continue
+		}
+		if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
+			continue
+		}
+		var old *float64
+		if ps.actualOK {
+			v := ps.actual
+			old = &v
+		}
+		if ps.external && src != SourceOverride {
+			reason = "enforce after external change; " + reason
+		}
+		ps.pending = true
+		batches[ps.driver] = append(batches[ps.driver], job{ps: ps, value: want, old: old, source: src, reason: reason, attempt: ps.attempts + 1})
+	}
+	for d, jobs := range batches {
+		slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.ps.key, b.ps.key) })
+		select {
+		case e.workers[d] <- jobs:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writer performs the writes of one driver in order, and reads them back.
+func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job) {
+	for {
+		var jobs []job
+		select {
+		case <-ctx.Done():
+			return
+		case jobs = <-in:
+		}
+		if e.cfg.DryRun {
+			for _, j := range jobs {
+				e.send(ctx, writeResult{job: j})
+			}
+			continue
+		}
+		ws := make([]Write, len(jobs))
+		for i, j := range jobs {
+			ws[i] = Write{Point: j.ps.point, Value: j.value}
+		}
+		errs := d.Write(ctx, ws)
+		var okPts []*site.Point
+		var okIdx []int
+		for i := range jobs {
+			if errs[i] == nil {
+				okPts = append(okPts, jobs[i].ps.point)
+				okIdx = append(okIdx, i)
+			}
+		}
+		rb := map[int]*Reading{}
+		if len(okPts) > 0 {
+			for k, r := range d.Read(ctx, okPts) {
+				r := r
+				rb[okIdx[k]] = &r
+			}
+		}
+		for i, j := range jobs {
+			e.send(ctx, writeResult{job: j, err: errs[i], readback: rb[i]})
+		}
+	}
+}
+
+func (e *Engine) send(ctx context.Context, r writeResult) {
+	select {
+	case e.results <- r:
+	case <-ctx.Done():
+	}
+}
+
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.cfg.RetryMin
+	for i := 1; i < attempts && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, e.cfg.RetryMax)
+}
+
+func (e *Engine) result(ctx context.Context, res writeResult, now time.Time) {
+	j := res.job
+	ps := j.ps
+	ps.pending = false
+	err := res.err
+	if err == nil && res.readback != nil {
+		r := *res.readback
+		switch {
+		case r.Err != nil:
+			err = fmt.Errorf("read back: %w", r.Err)
+		case !same(ps.point, r.Value, j.value):
+			err = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
+			ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
+		default:
+			ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
+		}
+	}
+	if err == nil && e.cfg.DryRun {
+		ps.actual, ps.actualOK = j.value, true
+	}
+	rec := WriteRecord{
+		Time: now, Site: ps.site.rt.Site.ID, Point: ps.point.ID, Old: j.old, New: j.value,
+		Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
+	}
+	if err != nil {
+		rec.Err = err.Error()
+	}
+	if jerr := e.cfg.Journal.Write(ctx, rec); jerr != nil {
+		e.log.Error("journal write failed", "err", jerr)
+	}
+	if err != nil {
+		ps.attempts++
+		ps.lastErr = err.Error()
+		ps.retryAt = now.Add(e.backoff(ps.attempts))
+		e.log.Warn("write failed", "site", rec.Site, "point", rec.Point, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(ps.attempts), "err", err)
+		e.dirty[ps] = true
+		return
+	}
+	e.log.Info("wrote point", "site", rec.Site, "point", rec.Point, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
+	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+	ps.confirmed = true
+	ps.external = false
+}
+
+func (e *Engine) readingFromAny(r Reading, now time.Time) {
+	for _, ss := range e.sites {
+		if p := ss.rt.Site.Points[r.Point]; p != nil {
+			e.reading(r, now, ss.rt.Drivers[p.Connection])
+		}
+	}
+}
+
+// reading takes a value read from a device.
+func (e *Engine) reading(r Reading, now time.Time, from Driver) {
+	var ps *pointState
+	for _, ss := range e.sites {
+		if p := ss.rt.Site.Points[r.Point]; p != nil && ss.rt.Drivers[p.Connection] == from {
+			ps = e.byPoint[p]
+			break
+		}
+	}
+	if ps == nil {
+		return // read-only point: events come later
+	}
+	if r.Err != nil {
+		ps.actualErr = r.Err
+		if !errors.Is(r.Err, ErrStale) {
+			ps.actualOK = false
+		}
+		return
+	}
+	prev, had := ps.actual, ps.actualOK
+	ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
+	if ps.pending {
+		return
+	}
+	want, src, _, ok := e.desired(ps, now)
+	if !ok || same(ps.point, r.Value, want) {
+		return
+	}
+	// The device holds something else than we put there: someone changed
+	// it at the BMS (or the device lost it).
+	if ps.confirmed && had && same(ps.point, prev, want) && src != SourceOverride {
+		ps.external = true
+		ps.respectTill = e.nextTransition(ps, now)
+		e.log.Warn("point changed at the BMS", "site", ps.site.rt.Site.ID, "point", ps.point.ID, "value", r.Value, "desired", want, "policy", ps.policy, "until", ps.respectTill)
+		_ = e.cfg.Journal.Event(context.Background(), EventRecord{
+			Time: now, Site: ps.site.rt.Site.ID, Kind: "external_change", Severity: "info",
+			Message: fmt.Sprintf("%s changed to %s at the BMS (desired %s); %s", ps.point.ID,
+				ps.point.Format(site.Value{Num: r.Value, Label: ps.point.Label(r.Value)}),
+				ps.point.Format(site.Value{Num: want, Label: ps.point.Label(want)}), policyText(ps.policy, ps.respectTill)),
+		})
+		if ps.policy == Enforce {
+			ps.respectTill = time.Time{}
+		}
+	}
+	e.dirty[ps] = true
+}
+
+func policyText(p Policy, until time.Time) string {
+	if p == Enforce {
+		return "enforcing the desired value"
+	}
+	return "respected until " + until.Format(time.RFC3339)
+}
+
+// nextTransition returns the next scheduled change of a point after now,
+// or the end of its plan.
+func (e *Engine) nextTransition(ps *pointState, now time.Time) time.Time {
+	for _, ch := range ps.timeline {
+		if !ch.Initial && ch.At.After(now) {
+			return ch.At
+		}
+	}
+	return now.Add(24 * time.Hour)
+}
+
+func (e *Engine) heartbeats(ctx context.Context, now time.Time, next map[int]time.Time, count map[int]float64) {
+	i := 0
+	for _, ss := range e.sites {
+		for _, hb := range ss.rt.Heartbeats {
+			if t, ok := next[i]; !ok || !now.Before(t) {
+				next[i] = now.Add(hb.Period)
+				count[i] = math.Mod(count[i]+1, 32768)
+				if d := ss.rt.Drivers[hb.Connection]; d != nil && !e.cfg.DryRun {
+					d := d
+					w := Write{Point: hb.Point, Value: count[i]}
+					go func() { // a heartbeat must never wait behind a slow reconcile
+						if errs := d.Write(ctx, []Write{w}); errs[0] != nil && ctx.Err() == nil {
+							e.log.Warn("heartbeat failed", "point", w.Point.ID, "err", errs[0])
+						}
+					}()
+				}
+			}
+			i++
+		}
+	}
+}
+
+// health collects device states, journals changes, and catches up on the
+// points of a device that came back.
+func (e *Engine) health(ctx context.Context, now time.Time) {
+	for _, ss := range e.sites {
+		conns := make([]string, 0, len(ss.rt.Drivers))
+		for c := range ss.rt.Drivers {
+			conns = append(conns, c)
+		}
+		slices.Sort(conns)
+		for _, c := range conns {
+			d := ss.rt.Drivers[c]
+			for _, st := range d.States() {
+				key := ss.rt.Site.ID + "/" + c + "/" + st.Device
+				old, seen := e.devices[key]
+				e.devices[key] = st
+				if seen && old.Up == st.Up {
+					continue
+				}
+				if !seen && st.Up {
+					continue
+				}
+				rec := DeviceRecord{Time: now, Site: ss.rt.Site.ID, Connection: c, Device: st.Device, Up: st.Up, Err: st.LastError}
+				_ = e.cfg.Journal.Device(ctx, rec)
+				if st.Up {
+					e.log.Info("device up", "site", rec.Site, "conn", c, "device", st.Device)
+					for _, ps := range e.points {
+						if ps.driver == d {
+							ps.retryAt, ps.attempts = time.Time{}, 0
+							e.dirty[ps] = true
+						}
+					}
+				} else {
+					e.log.Warn("device down", "site", rec.Site, "conn", c, "device", st.Device, "err", st.LastError)
+				}
+			}
+		}
+	}
+}
+
+// SetOverride sets an operator override. The value must be writable
+// within the point's limits; it beats bookings until Until.
+func (e *Engine) SetOverride(ctx context.Context, o Override) error {
+	var err error
+	if derr := e.do(ctx, func() {
+		ps := e.points[o.Site+"/"+o.Point]
+		if ps == nil {
+			err = fmt.Errorf("override %s/%s: no writable point by that name", o.Site, o.Point)
+			return
+		}
+		if cerr := CheckWrite(Write{Point: ps.point, Value: o.Value}); cerr != nil {
+			err = fmt.Errorf("override %s/%s = %g: %w", o.Site, o.Point, o.Value, cerr)
+			return
+		}
+		now := e.cfg.Clock.Now()
+		if !o.Until.After(now) {
+			err = fmt.Errorf("override %s/%s: until %s is not in the future", o.Site, o.Point, o.Until.Format(time.RFC3339))
+			return
+		}
+		o.Set = now
+		e.overrides[ps] = &o
+		ps.external = false
+		ps.retryAt, ps.attempts = time.Time{}, 0
+		e.dirty[ps] = true
+		e.journalOverride(ctx, o, "set", now)
+		e.log.Info("override set", "site", o.Site, "point", o.Point, "value", o.Value, "until", o.Until, "who", o.Who, "why", o.Why)
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ClearOverride removes an override; the point returns to its scheduled
+// value at once.
+func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) error {
+	var err error
+	if derr := e.do(ctx, func() {
+		ps := e.points[siteID+"/"+point]
+		if ps == nil || e.overrides[ps] == nil {
+			err = fmt.Errorf("clear override %s/%s: no override on that point", siteID, point)
+			return
+		}
+		o := *e.overrides[ps]
+		delete(e.overrides, ps)
+		o.Who = who
+		now := e.cfg.Clock.Now()
+		e.journalOverride(ctx, o, "clear", now)
+		e.log.Info("override cleared", "site", siteID, "point", point, "who", who)
+		ps.retryAt, ps.attempts = time.Time{}, 0
+		e.dirty[ps] = true
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+func (e *Engine) journalOverride(ctx context.Context, o Override, action string, now time.Time) {
+	if err := e.cfg.Journal.Override(ctx, OverrideRecord{Time: now, Site: o.Site, Point: o.Point, Value: o.Value, Until: o.Until, Who: o.Who, Why: o.Why, Action: action}); err != nil {
+		e.log.Error("journal override failed", "err", err)
+	}
+}
+
+// SetPlan replaces a site's plan (after a feed change) and reconciles.
+func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
+	return e.do(ctx, func() {
+		for _, ss := range e.sites {
+			if ss.rt.Site.ID == siteID {
+				ss.plan = plan
+			}
+		}
+		now := e.cfg.Clock.Now()
+		e.rebuildTransitions(now)
+		for _, ps := range e.points {
+			if ps.site.rt.Site.ID == siteID {
+				e.dirty[ps] = true
+			}
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package control
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// Status is what the engine knows now, for `bmsgw status` and the API.
+type Status struct {
+	Time    time.Time      `json:"time"`
+	DryRun  bool           `json:"dry_run"`
+	Devices []DeviceStatus `json:"devices"`
+	Points  []PointStatus  `json:"points"`
+}
+
+// DeviceStatus is one device's health.
+type DeviceStatus struct {
+	Site       string    `json:"site"`
+	Connection string    `json:"connection"`
+	Device     string    `json:"device"`
+	Up         bool      `json:"up"`
+	Since      time.Time `json:"since"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+// PointStatus is one writable point: what it should be, what it is, and why.
+type PointStatus struct {
+	Site          string    `json:"site"`
+	Point         string    `json:"point"`
+	Desired       *float64  `json:"desired"`
+	DesiredText   string    `json:"desired_text"`
+	Source        Source    `json:"source"`
+	Reason        string    `json:"reason"`
+	Actual        *float64  `json:"actual"`
+	ActualText    string    `json:"actual_text"`
+	ActualAt      time.Time `json:"actual_at"`
+	ActualErr     string    `json:"actual_error,omitempty"`
+	InSync        bool      `json:"in_sync"`
+	Pending       bool      `json:"pending"`
+	LastError     string    `json:"last_error,omitempty"`
+	RetryAt       time.Time `json:"retry_at"`
+	Override      *Override `json:"override,omitempty"`
+	ExternalUntil time.Time `json:"external_until"`
+}
+
+// Status returns a snapshot of devices and points, sorted by site and id.
+func (e *Engine) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := e.do(ctx, func() {
+		now := e.cfg.Clock.Now()
+		st.Time, st.DryRun = now, e.cfg.DryRun
+		for key, d := range e.devices {
+			parts := strings.SplitN(key, "/", 3)
+			st.Devices = append(st.Devices, DeviceStatus{Site: parts[0], Connection: parts[1], Device: d.Device, Up: d.Up, Since: d.Since, LastError: d.LastError})
+		}
+		slices.SortFunc(st.Devices, func(a, b DeviceStatus) int {
+			return strings.Compare(a.Site+"/"+a.Connection+"/"+a.Device, b.Site+"/"+b.Connection+"/"+b.Device)
+		})
+		for _, ps := range e.points {
+			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, LastError: ps.lastErr, RetryAt: ps.retryAt}
+			if v, src, reason, ok := e.desired(ps, now); ok {
+				p.Desired, p.Source, p.Reason = &v, src, reason
+				p.DesiredText = ps.point.Format(site.Value{Num: v, Label: ps.point.Label(v)})
+				p.InSync = ps.actualOK && same(ps.point, ps.actual, v)
+			}
+			if ps.actualOK {
+				v := ps.actual
+				p.Actual = &v
+				p.ActualText = ps.point.Format(site.Value{Num: v, Label: ps.point.Label(v)})
+				p.ActualAt = ps.actualAt
+			}
+			if ps.actualErr != nil {
+				p.ActualErr = ps.actualErr.Error()
+			}
+			if o := e.overrides[ps]; o != nil {
+				oc := *o
+				p.Override = &oc
+			}
+			if ps.external && now.Before(ps.respectTill) {
+				p.ExternalUntil = ps.respectTill
+			}
+			st.Points = append(st.Points, p)
+		}
+		slices.SortFunc(st.Points, func(a, b PointStatus) int { return strings.Compare(a.Site+"/"+a.Point, b.Site+"/"+b.Point) })
+	})
+	return st, err
+}
