@@ -92,7 +92,8 @@ func (l *loader) mapping(g *Gateway, abs string) *site.Site {
 		loader: l, g: g, mf: &mf, pos: pos, dir: filepath.Dir(abs),
 		s: &site.Site{
 			ID: mf.Site.ID, Name: mf.Site.Name, File: file,
-			Points: map[string]*site.Point{}, Schedules: map[string]*site.Schedule{}, Calendars: map[string]*site.Calendar{},
+			Connections: map[string]*site.Connection{},
+			Points:      map[string]*site.Point{}, Schedules: map[string]*site.Schedule{}, Calendars: map[string]*site.Calendar{},
 		},
 		conns:    map[string]*Connection{},
 		pointPos: map[string]Pos{},
@@ -168,11 +169,32 @@ func (b *siteBuild) connections() {
 			b.errs.add(b.pos.Of(c), "connection %q must have exactly one of opcua or modbus", c.ID)
 			continue
 		}
+		sc := &site.Connection{ID: c.ID}
 		if o := c.OPCUA; o != nil {
 			b.opcuaConn(c.ID, o)
+			sc.OPCUA = &site.OPCUAConnection{
+				Endpoint: o.Endpoint, SecurityPolicy: string(o.SecurityPolicy), SecurityMode: string(o.SecurityMode),
+				Username: o.Username, CertificateFile: o.CertificateFile, PrivateKeyFile: o.PrivateKeyFile,
+			}
+			if o.Password != nil {
+				sc.OPCUA.Password = site.Secret(o.Password.Value())
+			}
 		}
 		if m := c.Modbus; m != nil {
 			b.modbusConn(c.ID, m)
+			sc.Modbus = &site.ModbusConnection{URL: m.URL, UnitID: 1}
+			if m.UnitID != nil {
+				sc.Modbus.UnitID = *m.UnitID
+			}
+			if s := m.Serial; s != nil {
+				sc.Modbus.BaudRate, sc.Modbus.DataBits, sc.Modbus.StopBits, sc.Modbus.Parity = s.BaudRate, s.DataBits, s.StopBits, string(s.Parity)
+			}
+			if t := m.TLS; t != nil {
+				sc.Modbus.CertificateFile, sc.Modbus.PrivateKeyFile, sc.Modbus.CAFile = t.CertificateFile, t.PrivateKeyFile, t.CAFile
+			}
+		}
+		if c.ID != "" {
+			b.s.Connections[c.ID] = sc
 		}
 	}
 }

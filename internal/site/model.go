@@ -20,6 +20,8 @@ type Site struct {
 	// Sources are the booking sources feeding this site, highest
 	// precedence first.
 	Sources []SourceRef
+	// Connections by id.
+	Connections map[string]*Connection
 	// Points by id. Template points are named "<device>.<point>".
 	Points map[string]*Point
 	// Spaces in declaration order; parents may come after children.

@@ -1,0 +1,48 @@
+package site
+
+import "log/slog"
+
+// Connection is a link to controllers: an OPC UA server or a Modbus
+// device, gateway or serial bus. Exactly one of OPCUA and Modbus is set.
+type Connection struct {
+	ID     string
+	OPCUA  *OPCUAConnection
+	Modbus *ModbusConnection
+}
+
+// OPCUAConnection is an OPC UA client connection.
+type OPCUAConnection struct {
+	Endpoint        string
+	SecurityPolicy  string // none or basic256sha256
+	SecurityMode    string // none, sign or sign_and_encrypt
+	Username        string
+	Password        Secret
+	CertificateFile string
+	PrivateKeyFile  string
+}
+
+// ModbusConnection is a Modbus client connection.
+type ModbusConnection struct {
+	URL    string // tcp://, tcp+tls:// or rtu://
+	UnitID uint8
+	// Serial settings, for rtu://.
+	BaudRate, DataBits, StopBits int
+	Parity                       string // none, even or odd
+	// TLS files, for tcp+tls://.
+	CertificateFile, PrivateKeyFile, CAFile string
+}
+
+// Secret is a credential that never prints itself.
+type Secret string
+
+// String hides the secret.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString hides the secret from %#v.
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue hides the secret from slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// Reveal returns the secret itself, for the adapter that uses it.
+func (s Secret) Reveal() string { return string(s) }
