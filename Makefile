@@ -35,4 +35,4 @@ schema:
 	$(GO) test ./internal/config -run TestSchemaUpToDate -update
 
 demo:
-	$(GO) run ./cmd/bmsgw plan -c configs/demo.yaml --site valby-skole --from 2026-11-26 --to 2026-11-27
+	$(GO) run ./cmd/bmsgw plan -c configs/season.yaml --site valby-skole --from 2026-11-26 --to 2026-11-27

@@ -22,16 +22,16 @@ func bmsgw(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// demo runs a command against a copy of the demo config whose state
+// season runs a command against a copy of the season config whose state
 // directory is private to the test.
-func demo(t *testing.T, args ...string) (int, string, string) {
+func season(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	root := repoRoot
-	b, err := os.ReadFile(filepath.Join(root, "configs", "demo.yaml"))
+	b, err := os.ReadFile(filepath.Join(root, "configs", "season.yaml"))
 	require.NoError(t, err)
 	cfg := strings.ReplaceAll(string(b), "../", root+"/")
-	cfg = strings.Replace(cfg, "state_dir: "+root+"/var/demo", "state_dir: "+t.TempDir(), 1)
-	path := filepath.Join(t.TempDir(), "demo.yaml")
+	cfg = strings.Replace(cfg, "state_dir: "+root+"/var/season", "state_dir: "+t.TempDir(), 1)
+	path := filepath.Join(t.TempDir(), "season.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return bmsgw(t, append(args, "-c", path)...)
 }
@@ -63,7 +63,7 @@ type planRow struct {
 func planRows(t *testing.T, from, to string, extra ...string) ([]planRow, string) {
 	t.Helper()
 	args := append([]string{"plan", "--site", "valby-skole", "--from", from, "--to", to, "--format", "json", "--no-initial"}, extra...)
-	code, out, errOut := demo(t, args...)
+	code, out, errOut := season(t, args...)
 	require.Equal(t, 0, code, errOut)
 	var rows []planRow
 	require.NoError(t, json.Unmarshal([]byte(out), &rows))
@@ -119,7 +119,7 @@ func TestPlanReferenceScenario(t *testing.T) {
 }
 
 func TestPlanTableIsReadable(t *testing.T) {
-	code, out, errOut := demo(t, "plan", "--site", "valby-skole", "--from", "2026-11-26", "--to", "2026-11-27", "--point", "gym_ahu.mode")
+	code, out, errOut := season(t, "plan", "--site", "valby-skole", "--from", "2026-11-26", "--to", "2026-11-27", "--point", "gym_ahu.mode")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "TIME")
 	require.Regexp(t, `Thu 2026-11-26 18:00 \+01:00\s+valby-skole\s+gym\s+gym_ahu.mode\s+comfort\s+booking leisure:volley-gym-thu@booking.kk.dk/20261126T180000Z \(org valby-volley\)`, out)
@@ -127,7 +127,7 @@ func TestPlanTableIsReadable(t *testing.T) {
 }
 
 func TestPlanCSV(t *testing.T) {
-	code, out, errOut := demo(t, "plan", "--site", "valby-skole", "--from", "2026-11-26", "--to", "2026-11-27", "--format", "csv", "--point", "pitch_floodlight_enable")
+	code, out, errOut := season(t, "plan", "--site", "valby-skole", "--from", "2026-11-26", "--to", "2026-11-27", "--format", "csv", "--point", "pitch_floodlight_enable")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, `time,site,spaces,point,value,label,occupied,initial,reason
 2026-11-26T00:00:00+01:00,valby-skole,pitch,pitch_floodlight_enable,0,,false,true,in force at start: vacant
@@ -189,9 +189,9 @@ func TestPlanExceptionsAndOverrides(t *testing.T) {
 }
 
 func TestValidateExitCodes(t *testing.T) {
-	code, out, errOut := bmsgw(t, "validate", "-c", "configs/demo.yaml")
+	code, out, errOut := bmsgw(t, "validate", "-c", "configs/season.yaml")
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "configs/demo.yaml: ok: 2 site(s)")
+	require.Contains(t, out, "configs/season.yaml: ok: 2 site(s)")
 
 	code, _, errOut = bmsgw(t, "validate", "-c", "testdata/mappings/source-errors/gateway.yaml")
 	require.Equal(t, 1, code)
@@ -205,7 +205,7 @@ func TestValidateExitCodes(t *testing.T) {
 }
 
 func TestBookingsList(t *testing.T) {
-	code, out, errOut := demo(t, "bookings", "list", "--site", "valby-skole", "--from", "2026-12-03", "--to", "2026-12-04", "--format", "json")
+	code, out, errOut := season(t, "bookings", "list", "--site", "valby-skole", "--from", "2026-12-03", "--to", "2026-12-04", "--format", "json")
 	require.Equal(t, 0, code, errOut)
 	var rows []struct {
 		Site, Source, ID, Resource, Organiser, Status string

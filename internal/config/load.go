@@ -6,6 +6,7 @@
 package config
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,8 @@ type Gateway struct {
 	Sites []*site.Site
 	// Templates by id.
 	Templates map[string]*TemplateFile
+	// Simulate is set for demos: simulated devices and booking system.
+	Simulate *Simulate
 }
 
 // Site returns the site with the given id, or nil.
@@ -139,6 +142,12 @@ func (l *loader) load(path string) *Gateway {
 	}
 
 	l.sources(g, &gf, pos, dir)
+	if sim := gf.Simulate; sim != nil {
+		g.Simulate = sim
+		if a := sim.BookingSystem; a != "" && !loopback(a) {
+			l.errs.add(pos.Key(sim, "booking_system"), "booking_system %q must be a loopback host:port such as 127.0.0.1:18080; simulators never listen on the network", a)
+		}
+	}
 
 	// Templates first: sites instantiate them.
 	for i := range gf.Templates {
@@ -285,4 +294,17 @@ func (l *loader) sourceFile(dir, file string, p Pos, id string) string {
 		l.errs.add(p, "source %q file %q: %v", id, file, unwrapPathErr(err))
 	}
 	return abs
+}
+
+// loopback reports whether host:port names a loopback address.
+func loopback(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

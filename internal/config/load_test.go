@@ -96,7 +96,7 @@ func TestShippedFilesLoad(t *testing.T) {
 }
 
 func TestReferenceSiteModel(t *testing.T) {
-	g, err := Load(filepath.Join("..", "..", "configs", "demo.yaml"))
+	g, err := Load(filepath.Join("..", "..", "configs", "season.yaml"))
 	require.NoError(t, err)
 	s := g.Site("valby-skole")
 	require.NotNil(t, s)

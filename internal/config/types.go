@@ -22,6 +22,17 @@ type GatewayFile struct {
 	Sites []string `yaml:"sites" jsonschema:"required"`
 	// Booking sources (feeds of the central booking system).
 	Sources []Source `yaml:"sources,omitempty"`
+	// Simulators for demos and tests; never set this for real buildings.
+	Simulate *Simulate `yaml:"simulate,omitempty"`
+}
+
+// Simulate starts simulated devices and a simulated booking system inside
+// the gateway, so that the demo runs on a machine with nothing else.
+type Simulate struct {
+	// Start a simulator for every OPC UA and Modbus TCP connection of every site, on the loopback address the connection names.
+	Devices bool `yaml:"devices,omitempty"`
+	// Loopback host:port of a simulated booking system: GET /<source id>.ics serves the reference evening of DOMAIN.md placed relative to the gateway's start, so a window opens within minutes.
+	BookingSystem string `yaml:"booking_system,omitempty"`
 }
 
 // Source is one booking feed. Exactly one of ical, csv and json is set.
