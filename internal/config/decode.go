@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -303,7 +304,20 @@ type field struct {
 	required bool
 }
 
+// fieldCache holds fieldsOf per type: a 72-school configuration decodes
+// the same few struct types hundreds of thousands of times.
+var fieldCache sync.Map // reflect.Type → []field
+
 func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
+	fs := computeFields(t)
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+func computeFields(t reflect.Type) []field {
 	var fs []field
 	for i := range t.NumField() {
 		f := t.Field(i)
