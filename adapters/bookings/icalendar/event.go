@@ -168,9 +168,15 @@ func (p *parser) fill(e *event, comp *ical.Component, compIdx, calIdx int, notic
 
 	dtend := comp.Props.Get("DTEND")
 	durProp := comp.Props.Get("DURATION")
+	if dtend != nil && durProp != nil {
+		// RFC 5545 3.6.1 allows one of them. Thunderbird writes both
+		// (DURATION:PT0S beside a real DTEND) on moved instances; dropping
+		// the event would leave the booking at its old time, so DTEND,
+		// the explicit end, wins.
+		p.c.warn(Problem{UID: e.uid, Line: e.line, Message: "DTEND and DURATION both given (RFC 5545 3.6.1 allows one); DTEND used"})
+		durProp = nil
+	}
 	switch {
-	case dtend != nil && durProp != nil:
-		return &eventProblem{"DURATION", 0, errors.New("DTEND and DURATION both given (RFC 5545 3.6.1 allows one)")}
 	case dtend != nil:
 		end, err := p.dateValue(dtend, dtend.Value, calIdx)
 		if err != nil {
@@ -197,6 +203,12 @@ func (p *parser) fill(e *event, comp *ical.Component, compIdx, calIdx int, notic
 
 	for k, prop := range comp.Props.Values("RRULE") {
 		value := strings.TrimSpace(prop.Value)
+		if strings.ContainsAny(value, " \t") {
+			// Exchange's CDO writes "BYDAY=MO, TU, WE": RFC 5545 3.3.10
+			// has no spaces, but the meaning is not in doubt.
+			value = strings.Join(strings.Fields(value), "")
+			p.c.warn(Problem{UID: e.uid, Line: e.line, Message: "spaces in RRULE ignored (RFC 5545 3.3.10 has none)"})
+		}
 		r, err := parseRRule(value)
 		if err == nil {
 			// rrule-go checks the BY* ranges here, so that error too

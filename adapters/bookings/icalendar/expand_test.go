@@ -491,7 +491,7 @@ func TestOrphanOverridesAreOccurrences(t *testing.T) {
 func TestBrokenEventsAreSkippedNotFatal(t *testing.T) {
 	cal := parseString(t, calHead+
 		vevent("UID:good", "DTSTART:20261126T180000Z", "DTEND:20261126T200000Z")+ // lines 4-8
-		vevent("UID:bad-rrule", "DTSTART:20261126T180000Z", "RRULE:FREQ=WEEKLY;BYDAY=MO, TU")+ // 9-13
+		vevent("UID:bad-rrule", "DTSTART:20261126T180000Z", "RRULE:FREQ=WEEKLY;BYDAY=MO,XX")+ // 9-13
 		vevent("UID:bad-tz", "DTSTART;TZID=Mars/Olympus:20261126T180000")+ // 14-17
 		// go-ical panics on this parameter; the line costs only its event.
 		vevent("UID:bad-line", "DTSTART;TZID=\"Europe/Copenhagen\"x:20261126T180000")+ // 18-21
@@ -512,13 +512,40 @@ func TestBrokenEventsAreSkippedNotFatal(t *testing.T) {
 		got = append(got, p.String())
 	}
 	require.Equal(t, []string{
-		`line 12: event "bad-rrule": RRULE: BYDAY=MO, TU: weekday " TU"; event skipped`,
+		`line 12: event "bad-rrule": RRULE: BYDAY=MO,XX: weekday "XX"; event skipped`,
 		`line 16: event "bad-tz": DTSTART: unknown TZID "Mars/Olympus": not an IANA or Windows zone and no VTIMEZONE defines it; event skipped`,
 		`line 20: event "bad-line": DTSTART: malformed content line: ical: unexpected character 'x' after decoding param value; event skipped`,
 		`line 25: event "bad-x": X-NOTE: malformed content line left out: ical: malformed param: missing equal sign`,
 		`line 27: event "no-start": DTSTART: missing; event skipped`,
 		`line 34: event "backwards": DTEND: before DTSTART; event skipped`,
 	}, got)
+}
+
+func TestRecoverableEventsAreKeptWithAWarning(t *testing.T) {
+	cal := parseString(t, calHead+
+		// Thunderbird: DURATION:PT0S beside the real DTEND; DTEND wins.
+		vevent("UID:both-ends", "DTSTART:20261126T180000Z", "DTEND:20261126T200000Z", "DURATION:PT0S")+ // lines 4-9
+		// Exchange CDO: spaces in BYDAY, across a fold too.
+		vevent("UID:spaced-rrule", "DTSTART:20261123T080000Z", "DTEND:20261123T083000Z",
+			"RRULE:FREQ=DAILY;COUNT=4;BYDAY=MO, TU,\r\n  TH")+ // 10-16
+		calTail)
+	got := brief(expand(t, cal, "2026-11-20T00:00:00Z", "2026-12-01T00:00:00Z", time.UTC))
+	require.Equal(t, []string{
+		"spaced-rrule 2026-11-23T08:00:00Z 2026-11-23T08:30:00Z",
+		"spaced-rrule 2026-11-24T08:00:00Z 2026-11-24T08:30:00Z",
+		"spaced-rrule 2026-11-26T08:00:00Z 2026-11-26T08:30:00Z",
+		"both-ends 2026-11-26T18:00:00Z 2026-11-26T20:00:00Z",
+		"spaced-rrule 2026-11-30T08:00:00Z 2026-11-30T08:30:00Z",
+	}, got)
+
+	var warnings []string
+	for _, p := range cal.Warnings() {
+		warnings = append(warnings, p.String())
+	}
+	require.Equal(t, []string{
+		`line 4: event "both-ends": DTEND and DURATION both given (RFC 5545 3.6.1 allows one); DTEND used`,
+		`line 10: event "spaced-rrule": spaces in RRULE ignored (RFC 5545 3.3.10 has none)`,
+	}, warnings)
 }
 
 func TestParseErrors(t *testing.T) {

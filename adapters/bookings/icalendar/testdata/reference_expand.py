@@ -49,11 +49,24 @@ higher SEQUENCE, then the later one; a METHOD:CANCEL object cancels the
 events (or the RECURRENCE-ID) it names if its SEQUENCE is at least theirs;
 an event that cannot be read (missing DTSTART, unknown TZID, unreadable
 date or RRULE, DTEND before DTSTART) is skipped.
+
+Two kinds of invalid VEVENT are not skipped but recovered, as bmsgw does
+(with a warning there), because the meaning is not in doubt:
+
+a. DTEND and DURATION both given: RFC 5545 3.6.1 allows one of them, but
+   Thunderbird writes both (DURATION:PT0S beside the real DTEND) on moved
+   instances. DTEND, the explicit end, wins: the script drops DURATION,
+   and any error icalendar recorded for it, before the other checks.
+b. Whitespace in an RRULE: the RFC 5545 3.3.10 grammar has none, but
+   Exchange's CDO writes "BYDAY=MO, TU, WE". The script removes all
+   whitespace from the (unfolded) value of each VEVENT's RRULE before
+   icalendar parses it, as bmsgw does before rrule-go reads it.
 """
 
 import argparse
 import datetime
 import json
+import re
 import sys
 
 try:
@@ -82,6 +95,57 @@ CRITICAL = {
 
 class Skip(Exception):
     """An event that cannot be read."""
+
+
+# Content lines as icalendar 4.0.3 unfolds and splits them (parser.py).
+FOLD = re.compile(rb"(\r?\n)+[ \t]")
+NEWLINE = re.compile(rb"\r?\n")
+NAME = re.compile(rb"[A-Za-z0-9-]*")
+
+
+def despace_rrules(data):
+    """data with whitespace removed from each VEVENT's RRULE value (rule b).
+
+    Returns data unchanged when no RRULE needs it.
+    """
+    lines = NEWLINE.split(FOLD.sub(b"", data))
+    stack, changed = [], False
+    for i, line in enumerate(lines):
+        name = NAME.match(line).group(0).upper()
+        # The value starts after the first colon outside a quoted parameter.
+        colon, quoted = None, False
+        for j in range(len(name), len(line)):
+            c = line[j:j + 1]
+            if c == b'"':
+                quoted = not quoted
+            elif c == b":" and not quoted:
+                colon = j
+                break
+        if colon is None:
+            continue
+        value = line[colon + 1:]
+        if name == b"BEGIN":
+            stack.append(value.strip().upper())
+        elif name == b"END":
+            if stack:
+                stack.pop()
+        elif name == b"RRULE" and stack and stack[-1] == b"VEVENT":
+            text = value.decode("utf-8", "surrogateescape").strip()
+            if " " in text or "\t" in text:
+                text = "".join(text.split())
+            fixed = text.encode("utf-8", "surrogateescape")
+            if fixed != value:
+                lines[i] = line[:colon + 1] + fixed
+                changed = True
+    return b"\r\n".join(lines) if changed else data
+
+
+def dtend_wins(component):
+    """Drop DURATION when DTEND is given too (rule a)."""
+    if component.get("DTEND") is None or "DURATION" not in component:
+        return
+    del component["DURATION"]
+    component.errors[:] = [e for e in component.errors if e[0] != "DURATION"]
 
 
 def rfc_localize(zone, naive):
@@ -158,8 +222,6 @@ def check(component, notice):
         for tzid in tzid_params(component, name):
             if tzid and zone_for(tzid) is None:
                 raise Skip("unknown TZID")
-    if component.get("DTEND") is not None and component.get("DURATION") is not None:
-        raise Skip("DTEND and DURATION")
     start = component["DTSTART"].dt
     if component.get("DTEND") is not None:
         end = component["DTEND"].dt
@@ -416,6 +478,7 @@ def main(argv):
     data = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    data = despace_rrules(data)
     calendars = icalendar.Calendar.from_ical(data, multiple=True)
 
     zone_name = args.tz
@@ -439,6 +502,7 @@ def main(argv):
             if component.name != "VEVENT":
                 continue
             order += 1
+            dtend_wins(component)
             try:
                 check(component, notice)
             except Skip:
