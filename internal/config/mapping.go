@@ -192,6 +192,9 @@ func (b *siteBuild) connections() {
 			if t := m.TLS; t != nil {
 				sc.Modbus.CertificateFile, sc.Modbus.PrivateKeyFile, sc.Modbus.CAFile = t.CertificateFile, t.PrivateKeyFile, t.CAFile
 			}
+			mc := sc.Modbus
+			mc.Timeout, mc.BackoffMin, mc.BackoffMax, mc.InterFrameDelay, mc.PollInterval = m.Timeout, m.BackoffMin, m.BackoffMax, m.InterFrameDelay, m.PollInterval
+			mc.Retries, mc.MaxRegisters, mc.MaxBits, mc.ReadThroughGaps, mc.MaxGap, mc.WriteMultiple, mc.WriteRate = m.Retries, m.MaxRegisters, m.MaxBits, m.ReadThroughGaps, m.MaxGap, m.WriteMultiple, m.WriteRate
 		}
 		if c.ID != "" {
 			b.s.Connections[c.ID] = sc
@@ -302,6 +305,27 @@ func (b *siteBuild) modbusConn(id string, m *ModbusConnection) {
 	if m.UnitID == nil {
 		one := uint8(1)
 		m.UnitID = &one
+	}
+	if m.MaxRegisters != 0 && (m.MaxRegisters < 1 || m.MaxRegisters > 125) {
+		b.errs.add(b.pos.Key(m, "max_registers"), "connection %q max_registers %d is not between 1 and 125 (the Modbus limit)", id, m.MaxRegisters)
+	}
+	if m.MaxBits != 0 && (m.MaxBits < 1 || m.MaxBits > 2000) {
+		b.errs.add(b.pos.Key(m, "max_bits"), "connection %q max_bits %d is not between 1 and 2000 (the Modbus limit)", id, m.MaxBits)
+	}
+	if m.MaxGap != nil && *m.MaxGap < 0 {
+		b.errs.add(b.pos.Key(m, "max_gap"), "connection %q max_gap must not be negative", id)
+	}
+	if m.Retries != nil && *m.Retries < 0 {
+		b.errs.add(b.pos.Key(m, "retries"), "connection %q retries must not be negative", id)
+	}
+	if b.pos.Has(m, "write_rate") && m.WriteRate <= 0 {
+		b.errs.add(b.pos.Key(m, "write_rate"), "connection %q write_rate must be positive (writes per second)", id)
+	}
+	if m.BackoffMin != 0 && m.BackoffMax != 0 && m.BackoffMax < m.BackoffMin {
+		b.errs.add(b.pos.Key(m, "backoff_max"), "connection %q backoff_max %s is below backoff_min %s", id, m.BackoffMax, m.BackoffMin)
+	}
+	if m.InterFrameDelay != 0 && !strings.HasPrefix(m.URL, "rtu:") {
+		b.errs.add(b.pos.Key(m, "inter_frame_delay"), "connection %q: inter_frame_delay applies to rtu:// only", id)
 	}
 }
 

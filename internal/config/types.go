@@ -211,6 +211,30 @@ type ModbusConnection struct {
 	Serial *SerialSettings `yaml:"serial,omitempty"`
 	// Client certificate and server CA for tcp+tls:// (Modbus/TCP Security).
 	TLS *TLSSettings `yaml:"tls,omitempty"`
+	// Timeout of one request. Default: 1s.
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// Repeats of a request after a busy reply, a timeout or a bad reply; a unit failing this many times plus one in a row is down. Default: 2.
+	Retries *int `yaml:"retries,omitempty"`
+	// First wait before a unit that is down is probed again; doubles up to backoff_max. Requests for a down unit fail at once, so one dead slave does not stall the others. Default: 1s.
+	BackoffMin time.Duration `yaml:"backoff_min,omitempty"`
+	// Longest wait between probes of a unit that is down. Default: 30s.
+	BackoffMax time.Duration `yaml:"backoff_max,omitempty"`
+	// Silence between frames on an rtu:// line. Default: 3.5 character times (1.75ms above 19200 baud).
+	InterFrameDelay time.Duration `yaml:"inter_frame_delay,omitempty"`
+	// Most registers the devices accept in one read, 1-125. Default: 125.
+	MaxRegisters int `yaml:"max_registers,omitempty"`
+	// Most coils or discrete inputs in one read, 1-2000. Default: 2000.
+	MaxBits int `yaml:"max_bits,omitempty"`
+	// Read through unused addresses to merge neighbouring reads. Default: true.
+	ReadThroughGaps *bool `yaml:"read_through_gaps,omitempty"`
+	// Most unused registers read through (x16 for coils). Default: 8.
+	MaxGap *int `yaml:"max_gap,omitempty"`
+	// Write neighbouring values in one FC16/FC15 request; false for devices without them. Default: true.
+	WriteMultiple *bool `yaml:"write_multiple,omitempty"`
+	// Most write requests per second to one unit. Default: 10.
+	WriteRate float64 `yaml:"write_rate,omitempty"`
+	// How often the points are read back. Default: 5s.
+	PollInterval time.Duration `yaml:"poll_interval,omitempty"`
 }
 
 // SerialSettings are the line settings of an RS-485/RS-232 link.

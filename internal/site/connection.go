@@ -1,6 +1,9 @@
 package site
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Connection is a link to controllers: an OPC UA server or a Modbus
 // device, gateway or serial bus. Exactly one of OPCUA and Modbus is set.
@@ -30,6 +33,13 @@ type ModbusConnection struct {
 	Parity                       string // none, even or odd
 	// TLS files, for tcp+tls://.
 	CertificateFile, PrivateKeyFile, CAFile string
+	// Timing and device limits; zero values mean the adapter's defaults.
+	Timeout, BackoffMin, BackoffMax, InterFrameDelay, PollInterval time.Duration
+	Retries                                                        *int
+	MaxRegisters, MaxBits                                          int
+	ReadThroughGaps, WriteMultiple                                 *bool
+	MaxGap                                                         *int
+	WriteRate                                                      float64
 }
 
 // Secret is a credential that never prints itself.

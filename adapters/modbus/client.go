@@ -1,0 +1,453 @@
+// Package modbus reads and writes BMS points over Modbus TCP, Modbus/TCP
+// Security (TLS) and RTU, coalescing neighbouring points into few requests
+// and keeping one dead unit on a shared link from stalling the others.
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/simonvetter/modbus"
+
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// Client talks to the units behind one Modbus link (a TCP device or
+// gateway, or a serial line). It is safe for concurrent use: all requests
+// go through one queue, served by one goroutine that owns the connection.
+type Client struct {
+	s    *settings
+	log  *slog.Logger
+	link *link
+
+	mu sync.Mutex
+	// noGaps holds the unit tables that refused a read through unused
+	// addresses; their reads are planned without gaps from then on.
+	noGaps map[groupKey]bool
+}
+
+// New validates the options and builds a Client. It does not connect: the
+// connection is opened by the first request and reopened as needed. A nil
+// logger discards the log.
+func New(opts Options, logger *slog.Logger) (*Client, error) {
+	s, err := opts.validate()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("link", s.name)
+	l, err := newLink(s, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{s: s, log: logger, link: l, noGaps: map[groupKey]bool{}}, nil
+}
+
+// Close stops the link's goroutine and closes the connection; requests
+// still queued fail with ErrClosed. It is safe on a nil Client (after a
+// failed New) and more than once.
+func (c *Client) Close() error {
+	if c == nil || c.link == nil {
+		return nil
+	}
+	c.link.close()
+	return nil
+}
+
+// Requests returns the read requests that Read and Watch send for the
+// points, for `bmsgw plan --requests`.
+func (c *Client) Requests(points []*site.Point) []Request {
+	batches := c.plan(points)
+	out := make([]Request, len(batches))
+	for i, b := range batches {
+		out[i] = b.Request
+	}
+	return out
+}
+
+// plan plans reads with the client's limits, without gaps for the unit
+// tables that refused them.
+func (c *Client) plan(points []*site.Point) []readBatch {
+	lim := c.s.limits()
+	c.mu.Lock()
+	if len(c.noGaps) == 0 {
+		c.mu.Unlock()
+		return planReads(points, lim)
+	}
+	var with, without []*site.Point
+	for _, p := range points {
+		if p.Modbus != nil && c.noGaps[groupKey{lim.unit(p.Modbus), p.Modbus.Table}] {
+			without = append(without, p)
+		} else {
+			with = append(with, p)
+		}
+	}
+	c.mu.Unlock()
+	noGaps := lim
+	noGaps.ReadThroughGaps = false
+	return append(planReads(with, lim), planReads(without, noGaps)...)
+}
+
+// Read reads the points now, with as few requests as the limits allow,
+// and returns one Reading per point in the same order.
+func (c *Client) Read(ctx context.Context, points []*site.Point) []control.Reading {
+	out := make([]control.Reading, len(points))
+	for i, p := range points {
+		out[i].Point = p.ID
+	}
+	index := map[*site.Point][]int{}
+	for i, p := range points {
+		index[p] = append(index[p], i)
+	}
+	c.read(ctx, points, func(p *site.Point, r control.Reading) {
+		for _, i := range index[p] {
+			out[i] = r
+		}
+	})
+	return out
+}
+
+// read reads the points and calls emit once per distinct point as soon
+// as its request is done (Watch sends them on at once, so that a slow unit
+// does not hold back the readings of the others).
+func (c *Client) read(ctx context.Context, points []*site.Point, emit func(*site.Point, control.Reading)) {
+	seen := map[*site.Point]bool{}
+	var valid []*site.Point
+	for _, p := range points {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if err := checkPoint(p); err != nil {
+			emit(p, control.Reading{Point: p.ID, Time: time.Now(), Err: fmt.Errorf("read %s: %w", p.ID, err)})
+			continue
+		}
+		valid = append(valid, p)
+	}
+	batches := c.plan(valid)
+	retry := c.runReads(ctx, batches, emit)
+	if len(retry) == 0 {
+		return
+	}
+	// Some devices refuse reads of unused addresses: read those points
+	// again without gaps, and plan them so from now on.
+	lim := c.s.limits()
+	var again []*site.Point
+	c.mu.Lock()
+	for _, b := range retry {
+		k := groupKey{b.Unit, b.Table}
+		if !c.noGaps[k] {
+			c.log.Warn("modbus unit refused a read through unused addresses; reading without gaps from now on",
+				"unit", b.Unit, "table", b.Table, "start", b.Start, "quantity", b.Quantity)
+		}
+		c.noGaps[k] = true
+		again = append(again, b.points...)
+	}
+	c.mu.Unlock()
+	lim.ReadThroughGaps = false
+	c.runReads(ctx, planReads(again, lim), emit)
+}
+
+// runReads sends the read batches and emits their readings. It returns
+// the batches that read through gaps and got an illegal data address
+// exception, unemitted.
+func (c *Client) runReads(ctx context.Context, batches []readBatch, emit func(*site.Point, control.Reading)) []readBatch {
+	if len(batches) == 0 {
+		return nil
+	}
+	done := make(chan *job, len(batches))
+	regs := make([][]uint16, len(batches))
+	bits := make([][]bool, len(batches))
+	for i, b := range batches {
+		j := &job{unit: b.Unit, abandon: ctx.Done(), done: done, batch: i}
+		switch b.Table {
+		case site.Coil:
+			j.do = func(mc *modbus.ModbusClient) (err error) {
+				bits[i], err = mc.ReadCoils(b.Start, b.Quantity)
+				return err
+			}
+		case site.DiscreteInput:
+			j.do = func(mc *modbus.ModbusClient) (err error) {
+				bits[i], err = mc.ReadDiscreteInputs(b.Start, b.Quantity)
+				return err
+			}
+		case site.HoldingRegister, site.InputRegister:
+			rt := modbus.HOLDING_REGISTER
+			if b.Table == site.InputRegister {
+				rt = modbus.INPUT_REGISTER
+			}
+			j.do = func(mc *modbus.ModbusClient) (err error) {
+				regs[i], err = mc.ReadRegisters(b.Start, b.Quantity, rt)
+				return err
+			}
+		}
+		c.link.submit(j)
+	}
+	var retry []readBatch
+	finished := make([]bool, len(batches))
+	for range batches {
+		var j *job
+		select {
+		case j = <-done:
+		case <-ctx.Done():
+			for i, b := range batches {
+				if !finished[i] {
+					c.emitErr(b, ctx.Err(), emit)
+				}
+			}
+			return nil
+		}
+		finished[j.batch] = true
+		b := batches[j.batch]
+		if j.err != nil {
+			if b.gaps && errors.Is(j.err, modbus.ErrIllegalDataAddress) {
+				retry = append(retry, b)
+				continue
+			}
+			c.emitErr(b, j.err, emit)
+			continue
+		}
+		now := time.Now()
+		for _, p := range b.points {
+			off := int(p.Modbus.Address) - int(b.Start)
+			var v float64
+			if isBitTable(b.Table) {
+				v = decodeBit(bits[j.batch][off])
+			} else {
+				v = decodeRegisters(p, regs[j.batch][off:off+width(p)])
+			}
+			emit(p, control.Reading{Point: p.ID, Value: v, Time: now})
+		}
+	}
+	return retry
+}
+
+func (c *Client) emitErr(b readBatch, err error, emit func(*site.Point, control.Reading)) {
+	now := time.Now()
+	for _, p := range b.points {
+		emit(p, control.Reading{Point: p.ID, Time: now, Err: fmt.Errorf("read %s from %s/unit %d %s %d-%d: %w",
+			p.ID, c.s.name, b.Unit, b.Table, b.Start, int(b.Start)+int(b.Quantity)-1, err)})
+	}
+}
+
+// Write writes the values and returns one error per write, in the same
+// order. It refuses, before anything is sent, points that are not
+// writable, values outside their limits (control.ErrNotWritable,
+// control.ErrOutOfRange) and values the data type cannot hold
+// (ErrNotEncodable). Neighbouring registers and coils are written with
+// one request when WriteMultiple is on; a bit in a register is written by
+// reading the register and writing it back, with no other request to the
+// unit in between. Writes to one unit are paced by WriteRate.
+func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
+	errs := make([]error, len(ws))
+	lim := c.s.limits()
+	var items []writeItem
+	for i, w := range ws {
+		it, err := c.encode(i, w, lim)
+		if err != nil {
+			errs[i] = fmt.Errorf("write %v to %s: %w", w.Value, w.Point.ID, err)
+			continue
+		}
+		items = append(items, it)
+	}
+	batches := planWrites(items, lim)
+	if len(batches) == 0 {
+		return errs
+	}
+
+	// Book a WriteRate slot for every request, in plan order, so that
+	// requests to one unit keep their order.
+	now := time.Now()
+	at := make([]time.Time, len(batches))
+	for i, b := range batches {
+		at[i] = c.link.reserveWrite(b.Unit, now)
+	}
+	order := make([]int, len(batches))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return at[a].Compare(at[b]) })
+
+	done := make(chan *job, len(batches))
+	submitted := 0
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	result := func(b writeBatch, err error) {
+		for _, it := range b.items {
+			if err != nil {
+				errs[it.idx] = fmt.Errorf("write %v to %s at %s/unit %d %s %d: %w",
+					it.value, it.p.ID, c.s.name, b.Unit, b.Table, it.p.Modbus.Address, err)
+				continue
+			}
+			c.log.Info("modbus write", "point", it.p.ID, "value", it.value, "unit", b.Unit,
+				"table", b.Table, "address", it.p.Modbus.Address, "function", b.FunctionName)
+		}
+	}
+submit:
+	for _, i := range order {
+		if d := time.Until(at[i]); d > 0 {
+			if timer == nil {
+				timer = time.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break submit
+			}
+		}
+		b := batches[i]
+		c.link.submit(&job{unit: b.Unit, abandon: ctx.Done(), done: done, batch: i, do: writeFunc(b)})
+		submitted++
+	}
+	finished := make([]bool, len(batches))
+	for range submitted {
+		select {
+		case j := <-done:
+			finished[j.batch] = true
+			result(batches[j.batch], j.err)
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for i, b := range batches {
+		if !finished[i] {
+			result(b, ctx.Err())
+		}
+	}
+	return errs
+}
+
+// encode applies the guard rails and turns one write into wire values.
+func (c *Client) encode(i int, w control.Write, lim Limits) (writeItem, error) {
+	p := w.Point
+	if err := control.CheckWrite(w); err != nil {
+		return writeItem{}, err
+	}
+	if err := checkPoint(p); err != nil {
+		return writeItem{}, err
+	}
+	it := writeItem{idx: i, p: p, value: w.Value, unit: lim.unit(p.Modbus)}
+	switch t := p.Modbus.Table; {
+	case t == site.DiscreteInput || t == site.InputRegister:
+		return writeItem{}, fmt.Errorf("a %s is read-only: %w", t, control.ErrNotWritable)
+	case p.Type == site.TypeBool:
+		b, err := encodeBool(w.Value)
+		if err != nil {
+			return writeItem{}, err
+		}
+		it.bit = b
+	default:
+		regs, err := encodeRegisters(p, w.Value)
+		if err != nil {
+			return writeItem{}, err
+		}
+		it.regs = regs
+	}
+	return it, nil
+}
+
+// writeFunc returns the wire exchange of a planned write.
+func writeFunc(b writeBatch) func(mc *modbus.ModbusClient) error {
+	switch {
+	case b.rmw:
+		return func(mc *modbus.ModbusClient) error {
+			r, err := mc.ReadRegister(b.Start, modbus.HOLDING_REGISTER)
+			if err != nil {
+				return fmt.Errorf("read for read-modify-write: %w", err)
+			}
+			for _, it := range b.items {
+				r = setBit(it.p, r, it.bit)
+			}
+			return mc.WriteRegister(b.Start, r)
+		}
+	case b.Function == FuncWriteSingleCoil:
+		return func(mc *modbus.ModbusClient) error { return mc.WriteCoil(b.Start, b.items[0].bit) }
+	case b.Function == FuncWriteMultipleCoils:
+		bits := make([]bool, 0, b.Quantity)
+		for _, it := range b.items {
+			bits = append(bits, it.bit)
+		}
+		return func(mc *modbus.ModbusClient) error { return mc.WriteCoils(b.Start, bits) }
+	case b.Function == FuncWriteSingleRegister:
+		return func(mc *modbus.ModbusClient) error { return mc.WriteRegister(b.Start, b.items[0].regs[0]) }
+	default:
+		regs := make([]uint16, 0, b.Quantity)
+		for _, it := range b.items {
+			regs = append(regs, it.regs...)
+		}
+		return func(mc *modbus.ModbusClient) error { return mc.WriteRegisters(b.Start, regs) }
+	}
+}
+
+// Watch reads the points every PollInterval, starting at once, and sends
+// one Reading per point and poll on out (Err set when the point could not
+// be read); the readings of a request are sent as soon as it is done. It
+// keeps the link up, reopening it with backoff. It returns nil when ctx
+// is done (ErrClosed after Close) and never closes out.
+func (c *Client) Watch(ctx context.Context, points []*site.Point, out chan<- control.Reading) error {
+	t := time.NewTicker(c.s.PollInterval)
+	defer t.Stop()
+	for {
+		stopped := false
+		c.read(ctx, points, func(_ *site.Point, r control.Reading) {
+			if stopped || ctx.Err() != nil {
+				stopped = true
+				return
+			}
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				stopped = true
+			}
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.link.mu.Lock()
+		closed := c.link.closed
+		c.link.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// States reports each unit the client has talked to, as
+// "<host:port or device>/unit N": up or down, since when, and the last
+// error.
+func (c *Client) States() []control.DeviceState {
+	var out []control.DeviceState
+	for _, u := range c.link.states() {
+		out = append(out, control.DeviceState{
+			Device:    fmt.Sprintf("%s/unit %d", c.s.name, u.id),
+			Up:        u.up,
+			Since:     u.since,
+			LastError: u.lastErr,
+		})
+	}
+	return out
+}
+
+// Interface guards.
+var _ control.Driver = (*Client)(nil)

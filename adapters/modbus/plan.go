@@ -1,0 +1,326 @@
+package modbus
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// Modbus function codes the client sends.
+const (
+	FuncReadCoils              uint8 = 1
+	FuncReadDiscreteInputs     uint8 = 2
+	FuncReadHoldingRegisters   uint8 = 3
+	FuncReadInputRegisters     uint8 = 4
+	FuncWriteSingleCoil        uint8 = 5
+	FuncWriteSingleRegister    uint8 = 6
+	FuncWriteMultipleCoils     uint8 = 15
+	FuncWriteMultipleRegisters uint8 = 16
+)
+
+// FunctionName returns the snake_case name of a function code, e.g.
+// "read_holding_registers", or "function_N" for codes the client does not
+// send.
+func FunctionName(fc uint8) string {
+	switch fc {
+	case FuncReadCoils:
+		return "read_coils"
+	case FuncReadDiscreteInputs:
+		return "read_discrete_inputs"
+	case FuncReadHoldingRegisters:
+		return "read_holding_registers"
+	case FuncReadInputRegisters:
+		return "read_input_registers"
+	case FuncWriteSingleCoil:
+		return "write_single_coil"
+	case FuncWriteSingleRegister:
+		return "write_single_register"
+	case FuncWriteMultipleCoils:
+		return "write_multiple_coils"
+	case FuncWriteMultipleRegisters:
+		return "write_multiple_registers"
+	}
+	return fmt.Sprintf("function_%d", fc)
+}
+
+// Request describes one Modbus request on the wire.
+type Request struct {
+	// Unit is the unit (slave) id the request is sent to.
+	Unit uint8
+	// Function is the function code, FunctionName its name.
+	Function     uint8
+	FunctionName string
+	// Table is the data table the request reads or writes.
+	Table site.ModbusTable
+	// Start is the first address and Quantity the number of registers or
+	// bits, gaps read through included.
+	Start    uint16
+	Quantity uint16
+	// Points are the ids of the points the request serves, in address
+	// order.
+	Points []string
+}
+
+// String renders the request for people: "unit 1 fc3
+// read_holding_registers 100-109 (10): ahu.mode, ahu.setpoint".
+func (r Request) String() string {
+	return fmt.Sprintf("unit %d fc%d %s %d-%d (%d): %s", r.Unit, r.Function, r.FunctionName,
+		r.Start, int(r.Start)+int(r.Quantity)-1, r.Quantity, strings.Join(r.Points, ", "))
+}
+
+// Limits are the device limits and merging rules the planner obeys.
+type Limits struct {
+	// MaxRegisters is the most registers in one read, 1-125; other
+	// values mean 125.
+	MaxRegisters int
+	// MaxBits is the most coils or discrete inputs in one read, 1-2000;
+	// other values mean 2000.
+	MaxBits int
+	// ReadThroughGaps merges reads across unused addresses.
+	ReadThroughGaps bool
+	// MaxGap is the most unused registers read through, and MaxGap×16 the
+	// most unused bits.
+	MaxGap int
+	// WriteMultiple merges writes of neighbouring registers into one FC16
+	// request and of neighbouring coils into one FC15 request.
+	WriteMultiple bool
+	// DefaultUnit replaces unit id 0 in point addresses when it is not 0.
+	DefaultUnit uint8
+}
+
+func (l Limits) maxRegisters() int {
+	if l.MaxRegisters < 1 || l.MaxRegisters > MaxRegistersLimit {
+		return MaxRegistersLimit
+	}
+	return l.MaxRegisters
+}
+
+func (l Limits) maxBits() int {
+	if l.MaxBits < 1 || l.MaxBits > MaxBitsLimit {
+		return MaxBitsLimit
+	}
+	return l.MaxBits
+}
+
+func (l Limits) unit(a *site.ModbusAddress) uint8 {
+	if a.UnitID == 0 && l.DefaultUnit != 0 {
+		return l.DefaultUnit
+	}
+	return a.UnitID
+}
+
+// PlanReads returns the requests that read the points: points of one unit
+// and table at neighbouring addresses share a request, as far as the
+// limits allow. Points without a valid Modbus address are left out.
+// Requests are ordered by unit, function code and start address.
+func PlanReads(points []*site.Point, lim Limits) []Request {
+	batches := planReads(points, lim)
+	out := make([]Request, len(batches))
+	for i, b := range batches {
+		out[i] = b.Request
+	}
+	return out
+}
+
+// readBatch is a planned read with the points it serves.
+type readBatch struct {
+	Request
+	points []*site.Point
+	// gaps reports whether the request reads addresses no point uses.
+	gaps bool
+}
+
+// span is one point's place in a table.
+type span struct {
+	p          *site.Point
+	start, end int // [start, end)
+}
+
+type groupKey struct {
+	unit  uint8
+	table site.ModbusTable
+}
+
+func readFunction(t site.ModbusTable) uint8 {
+	switch t {
+	case site.Coil:
+		return FuncReadCoils
+	case site.DiscreteInput:
+		return FuncReadDiscreteInputs
+	case site.HoldingRegister:
+		return FuncReadHoldingRegisters
+	}
+	return FuncReadInputRegisters
+}
+
+func planReads(points []*site.Point, lim Limits) []readBatch {
+	groups := map[groupKey][]span{}
+	for _, p := range points {
+		if checkPoint(p) != nil {
+			continue
+		}
+		k := groupKey{lim.unit(p.Modbus), p.Modbus.Table}
+		s := int(p.Modbus.Address)
+		groups[k] = append(groups[k], span{p, s, s + width(p)})
+	}
+	keys := make([]groupKey, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b groupKey) int {
+		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(readFunction(a.table), readFunction(b.table)))
+	})
+
+	var out []readBatch
+	for _, k := range keys {
+		spans := groups[k]
+		slices.SortStableFunc(spans, func(a, b span) int {
+			return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
+		})
+		limit, maxGap := lim.maxRegisters(), lim.MaxGap
+		if isBitTable(k.table) {
+			limit, maxGap = lim.maxBits(), lim.MaxGap*16
+		}
+		if !lim.ReadThroughGaps || maxGap < 0 {
+			maxGap = 0
+		}
+		var cur *readBatch
+		var start, end, used int // used counts addresses some point covers
+		flush := func() {
+			if cur == nil {
+				return
+			}
+			cur.Start, cur.Quantity = uint16(start), uint16(end-start)
+			cur.gaps = used < end-start
+			out = append(out, *cur)
+		}
+		for _, s := range spans {
+			if cur != nil {
+				gap := s.start - end
+				newEnd := max(end, s.end)
+				if gap <= maxGap && newEnd-start <= limit {
+					used += max(0, newEnd-max(end, s.start))
+					end = newEnd
+					cur.points = append(cur.points, s.p)
+					cur.Points = append(cur.Points, s.p.ID)
+					continue
+				}
+			}
+			flush()
+			fc := readFunction(k.table)
+			cur = &readBatch{Request: Request{
+				Unit: k.unit, Function: fc, FunctionName: FunctionName(fc), Table: k.table,
+				Points: []string{s.p.ID},
+			}, points: []*site.Point{s.p}}
+			start, end, used = s.start, s.end, s.end-s.start
+		}
+		flush()
+	}
+	return out
+}
+
+// writeItem is one encoded write.
+type writeItem struct {
+	idx   int // index in the caller's writes
+	p     *site.Point
+	value float64
+	unit  uint8
+	regs  []uint16 // register points other than bits
+	bit   bool     // coils and bits in registers
+}
+
+// writeBatch is a planned write request with the writes it carries.
+type writeBatch struct {
+	Request
+	items []writeItem
+	// rmw marks a read-modify-write of bits in one holding register.
+	rmw bool
+}
+
+// planWrites groups encoded writes into requests: bits of one register
+// into one read-modify-write, and with WriteMultiple neighbouring
+// registers into one FC16 and neighbouring coils into one FC15. Writes to
+// the same address stay in separate requests, in the order given.
+func planWrites(items []writeItem, lim Limits) []writeBatch {
+	var out []writeBatch
+	type rmwKey struct {
+		unit uint8
+		addr uint16
+	}
+	rmw := map[rmwKey]int{} // index in out
+	groups := map[groupKey][]writeItem{}
+	var keys []groupKey
+	for _, it := range items {
+		a := it.p.Modbus
+		if a.Table == site.HoldingRegister && it.p.Type == site.TypeBool {
+			k := rmwKey{it.unit, a.Address}
+			if i, ok := rmw[k]; ok {
+				out[i].items = append(out[i].items, it)
+				out[i].Points = append(out[i].Points, it.p.ID)
+				continue
+			}
+			rmw[k] = len(out)
+			out = append(out, writeBatch{Request: Request{
+				Unit: it.unit, Function: FuncWriteSingleRegister, FunctionName: "read_modify_write_register",
+				Table: a.Table, Start: a.Address, Quantity: 1, Points: []string{it.p.ID},
+			}, items: []writeItem{it}, rmw: true})
+			continue
+		}
+		k := groupKey{it.unit, a.Table}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], it)
+	}
+	slices.SortFunc(keys, func(a, b groupKey) int {
+		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.table, b.table))
+	})
+	for _, k := range keys {
+		its := groups[k]
+		slices.SortStableFunc(its, func(a, b writeItem) int { return cmp.Compare(a.p.Modbus.Address, b.p.Modbus.Address) })
+		limit := min(lim.maxRegisters(), maxWriteRegisters)
+		if k.table == site.Coil {
+			limit = min(lim.maxBits(), maxWriteBits)
+		}
+		var cur *writeBatch
+		end := 0
+		flush := func() {
+			if cur == nil {
+				return
+			}
+			cur.Quantity = uint16(end - int(cur.Start))
+			switch {
+			case k.table == site.Coil && len(cur.items) == 1:
+				cur.Function = FuncWriteSingleCoil
+			case k.table == site.Coil:
+				cur.Function = FuncWriteMultipleCoils
+			case cur.Quantity == 1:
+				cur.Function = FuncWriteSingleRegister
+			default:
+				cur.Function = FuncWriteMultipleRegisters
+			}
+			cur.FunctionName = FunctionName(cur.Function)
+			out = append(out, *cur)
+		}
+		for _, it := range its {
+			s := int(it.p.Modbus.Address)
+			w := width(it.p)
+			if cur != nil && lim.WriteMultiple && s == end && end+w-int(cur.Start) <= limit {
+				cur.items = append(cur.items, it)
+				cur.Points = append(cur.Points, it.p.ID)
+				end += w
+				continue
+			}
+			flush()
+			cur = &writeBatch{Request: Request{
+				Unit: k.unit, Table: k.table, Start: uint16(s), Points: []string{it.p.ID},
+			}, items: []writeItem{it}}
+			end = s + w
+		}
+		flush()
+	}
+	return out
+}
