@@ -549,7 +549,10 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	}
 }
 
-// writer performs the writes of one driver in order, and reads them back.
+// writer performs the writes of one driver in order, reads them back,
+// and journals each attempt. Journalling here rather than in the main
+// loop lets the journal group-commit the records of all drivers, and
+// keeps an fsync per write out of the loop that serves every point.
 func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job) {
 	for {
 		var jobs []job
@@ -558,32 +561,55 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job) {
 			return
 		case jobs = <-in:
 		}
-		if e.cfg.DryRun {
-			for _, j := range jobs {
-				e.send(ctx, writeResult{job: j})
+		errs := make([]error, len(jobs))
+		rb := make([]*Reading, len(jobs))
+		if !e.cfg.DryRun {
+			ws := make([]Write, len(jobs))
+			for i, j := range jobs {
+				ws[i] = Write{Point: j.ps.point, Value: j.value}
 			}
-			continue
+			errs = d.Write(ctx, ws)
+			var okPts []*site.Point
+			var okIdx []int
+			for i := range jobs {
+				if errs[i] == nil {
+					okPts = append(okPts, jobs[i].ps.point)
+					okIdx = append(okIdx, i)
+				}
+			}
+			if len(okPts) > 0 {
+				for k, r := range d.Read(ctx, okPts) {
+					r := r
+					rb[okIdx[k]] = &r
+				}
+			}
 		}
-		ws := make([]Write, len(jobs))
+		var wg sync.WaitGroup
 		for i, j := range jobs {
-			ws[i] = Write{Point: j.ps.point, Value: j.value}
-		}
-		errs := d.Write(ctx, ws)
-		var okPts []*site.Point
-		var okIdx []int
-		for i := range jobs {
-			if errs[i] == nil {
-				okPts = append(okPts, jobs[i].ps.point)
-				okIdx = append(okIdx, i)
+			err := errs[i]
+			if err == nil && rb[i] != nil {
+				switch r := *rb[i]; {
+				case r.Err != nil:
+					err = fmt.Errorf("read back: %w", r.Err)
+				case !same(j.ps.point, r.Value, j.value):
+					err = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
+				}
 			}
-		}
-		rb := map[int]*Reading{}
-		if len(okPts) > 0 {
-			for k, r := range d.Read(ctx, okPts) {
-				r := r
-				rb[okIdx[k]] = &r
+			rec := WriteRecord{
+				Time: e.cfg.Clock.Now(), Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: j.old, New: j.value,
+				Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
 			}
+			if err != nil {
+				rec.Err = err.Error()
+			}
+			wg.Go(func() {
+				if jerr := e.cfg.Journal.Write(ctx, rec); jerr != nil && ctx.Err() == nil {
+					e.log.Error("journal write failed", "err", jerr)
+				}
+			})
+			errs[i] = err
 		}
+		wg.Wait()
 		for i, j := range jobs {
 			e.send(ctx, writeResult{job: j, err: errs[i], readback: rb[i]})
 		}
@@ -605,45 +631,27 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-func (e *Engine) result(ctx context.Context, res writeResult, now time.Time) {
+func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	j := res.job
 	ps := j.ps
 	ps.pending = false
 	err := res.err
-	if err == nil && res.readback != nil {
-		r := *res.readback
-		switch {
-		case r.Err != nil:
-			err = fmt.Errorf("read back: %w", r.Err)
-		case !same(ps.point, r.Value, j.value):
-			err = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
-			ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
-		default:
-			ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
-		}
+	if r := res.readback; r != nil && r.Err == nil {
+		ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
 	}
 	if err == nil && e.cfg.DryRun {
 		ps.actual, ps.actualOK = j.value, true
 	}
-	rec := WriteRecord{
-		Time: now, Site: ps.site.rt.Site.ID, Point: ps.point.ID, Old: j.old, New: j.value,
-		Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
-	}
-	if err != nil {
-		rec.Err = err.Error()
-	}
-	if jerr := e.cfg.Journal.Write(ctx, rec); jerr != nil {
-		e.log.Error("journal write failed", "err", jerr)
-	}
+	siteID := ps.site.rt.Site.ID
 	if err != nil {
 		ps.attempts++
 		ps.lastErr = err.Error()
 		ps.retryAt = now.Add(e.backoff(ps.attempts))
-		e.log.Warn("write failed", "site", rec.Site, "point", rec.Point, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(ps.attempts), "err", err)
+		e.log.Warn("write failed", "site", siteID, "point", ps.point.ID, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(ps.attempts), "err", err)
 		e.dirty[ps] = true
 		return
 	}
-	e.log.Info("wrote point", "site", rec.Site, "point", rec.Point, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
+	e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
 	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
 	ps.confirmed = true
 	ps.external = false
@@ -861,4 +869,46 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 			}
 		}
 	})
+}
+
+// ReplaceSites swaps in new versions of the running sites (after a config
+// reload) with their plans. Points are matched by site and id and keep
+// what the engine knows of them (values read, pending writes, overrides);
+// drivers, connections and subscriptions are untouched. The caller has
+// checked that connections and points did not change.
+func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map[string]Plan) error {
+	var err error
+	if derr := e.do(ctx, func() {
+		for _, ns := range sites {
+			var ss *siteState
+			for _, s := range e.sites {
+				if s.rt.Site.ID == ns.ID {
+					ss = s
+				}
+			}
+			if ss == nil {
+				err = fmt.Errorf("replace sites: site %s is not running", ns.ID)
+				return
+			}
+			ss.rt.Site = ns
+			ss.plan = plans[ns.ID]
+			for id, p := range ns.Points {
+				ps := e.points[ns.ID+"/"+id]
+				if ps == nil {
+					continue
+				}
+				delete(e.byPoint, ps.point)
+				ps.point = p
+				e.byPoint[p] = ps
+				if pol := ss.rt.Policies[id]; pol != "" {
+					ps.policy = pol
+				}
+				e.dirty[ps] = true
+			}
+		}
+		e.rebuildTransitions(e.cfg.Clock.Now())
+	}); derr != nil {
+		return derr
+	}
+	return err
 }
