@@ -22,6 +22,12 @@ commands:
   bookings list     fetch the configured booking sources and list the normalised bookings
   plan              print every point write the gateway would make, with its reason
   schema            print the JSON Schema of gateway config or mapping files
+  run               run the gateway: feeds, plans, point writes, local API
+  sim               run simulators for every connection of a config
+  status            devices and points of the running gateway
+  override set|clear   operator overrides on the running gateway
+  reload            validate the config and apply it to the running gateway
+  journal           what the gateway wrote, overrode and saw, from its journal
 
 Run 'bmsgw <command> -h' for the flags of a command.
 `
@@ -59,6 +65,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdPlan(ctx, args[1:], stdout, stderr)
 	case "schema":
 		return cmdSchema(ctx, args[1:], stdout, stderr)
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "override":
+		return cmdOverride(ctx, args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(ctx, args[1:], stdout, stderr)
+	case "journal":
+		return cmdJournal(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

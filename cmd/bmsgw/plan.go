@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bmsgw/bmsgw/adapters/modbus"
 	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/schedule"
@@ -118,6 +119,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	point := fs.String("point", "", "only this point `id`")
 	space := fs.String("space", "", "only points of this space `id`")
 	noInitial := fs.Bool("no-initial", false, "leave out the values in force at --from; show transitions only")
+	requests := fs.Bool("requests", false, "print the exact Modbus read requests per device instead of the writes")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return 2
@@ -129,6 +131,9 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g, sites, from, to, ok := w.resolve(stderr)
 	if !ok {
 		return 1
+	}
+	if *requests {
+		return planRequests(stdout, stderr, sites)
 	}
 	// Bookings are read over a wider window than the plan, so that a
 	// booking just after the end still counts through its lead time and
@@ -265,4 +270,51 @@ func planCSV(w io.Writer, changes []schedule.Change) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// planRequests prints, per Modbus connection, the read requests the
+// gateway makes to poll every point: the coalesced plan within the
+// connection's limits.
+func planRequests(stdout, stderr io.Writer, sites []*site.Site) int {
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tCONNECTION\tUNIT\tFUNCTION\tADDRESSES\tCOUNT\tPOINTS")
+	total, points := 0, 0
+	for _, s := range sites {
+		for _, c := range sortedConnections(s) {
+			if c.Modbus == nil {
+				continue
+			}
+			d, err := newDriver("", s, c, quietLogger(stderr))
+			if err != nil {
+				fmt.Fprintf(stderr, "bmsgw: site %s connection %s: %v\n", s.ID, c.ID, err)
+				return 1
+			}
+			var pts []*site.Point
+			for _, id := range sortedPointIDs(s) {
+				if p := s.Points[id]; p.Connection == c.ID {
+					pts = append(pts, p)
+				}
+			}
+			for _, r := range d.(*modbus.Client).Requests(pts) {
+				fmt.Fprintf(tw, "%s\t%s\t%d\tfc%d %s\t%d-%d\t%d\t%s\n", s.ID, c.ID, r.Unit, r.Function, r.FunctionName, r.Start, int(r.Start)+int(r.Quantity)-1, r.Quantity, strings.Join(r.Points, ", "))
+				total++
+			}
+			points += len(pts)
+			_ = d.Close()
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d requests read %d Modbus points\n", total, points)
+	return 0
+}
+
+func sortedPointIDs(s *site.Site) []string {
+	ids := make([]string, 0, len(s.Points))
+	for id := range s.Points {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

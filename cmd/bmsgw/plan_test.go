@@ -229,3 +229,12 @@ func TestSchemaCommand(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
 	require.Equal(t, "bmsgw site mapping", v["title"])
 }
+
+func TestPlanRequests(t *testing.T) {
+	code, out, errOut := season(t, "plan", "--requests", "--site", "oerestad-skole")
+	require.Equal(t, 0, code, errOut)
+	// The hall PLC's four points (40, 42-43, 50 bit 0 and bit 1) are read in
+	// one request through the unused registers 44-49.
+	require.Regexp(t, `oerestad-skole\s+hall_plc\s+1\s+fc3 read_holding_registers\s+40-50\s+11\s+hall_ventilation_stage, hall_supply_setpoint, hall_lights_zone_a, hall_lights_zone_b`, out)
+	require.Contains(t, out, "7 requests read 14 Modbus points")
+}

@@ -111,6 +111,7 @@ func (l *loader) mapping(g *Gateway, abs string) *site.Site {
 	b.connections()
 	b.points()
 	b.devices()
+	b.heartbeats()
 	b.calendars()
 	b.schedules()
 	profiles := b.profiles()
@@ -179,6 +180,10 @@ func (b *siteBuild) connections() {
 			if o.Password != nil {
 				sc.OPCUA.Password = site.Secret(o.Password.Value())
 			}
+			if o.TrustedCertificatesDir != "" {
+				sc.OPCUA.TrustDir = resolvePath(b.dir, o.TrustedCertificatesDir)
+			}
+			sc.OPCUA.TrustOnFirstUse, sc.OPCUA.RequestTimeout, sc.OPCUA.PublishingInterval, sc.OPCUA.StaleAfter = o.TrustOnFirstUse, o.RequestTimeout, o.PublishingInterval, o.StaleAfter
 		}
 		if m := c.Modbus; m != nil {
 			b.modbusConn(c.ID, m)
@@ -420,7 +425,7 @@ func (l *loader) pointShape(p *Point, pos *Positions, conn *Connection) {
 // sitePoint converts a checked point to the model.
 func sitePoint(id, device, conn string, p *Point, unit uint8, offset int, prefix string) *site.Point {
 	sp := &site.Point{
-		ID: id, Device: device, Connection: conn, Description: p.Description,
+		ID: id, Device: device, Connection: conn, Description: p.Description, OnExternalChange: string(p.OnExternalChange),
 		Type: p.Type, Access: p.Access, Unit: p.Unit, Scale: 1, Offset: p.Offset,
 		Min: p.Min, Max: p.Max, Labels: p.Labels,
 	}
@@ -558,6 +563,9 @@ func (b *siteBuild) devices() {
 				if o.Description != "" {
 					tp.Description = o.Description
 				}
+				if o.OnExternalChange != "" {
+					tp.OnExternalChange = o.OnExternalChange
+				}
 				if tp.Min != nil && tp.Max != nil && *tp.Min > *tp.Max {
 					b.errs.add(b.pos.Of(o), "override gives point %q min %g above max %g", tp.ID, *tp.Min, *tp.Max)
 				}
@@ -685,4 +693,40 @@ func (b *siteBuild) profiles() map[string]site.Profile {
 		out[p.ID] = site.Profile{ID: p.ID, Lead: p.Lead, Lag: p.Lag, MergeGap: p.MergeGap, MinWindow: p.MinWindow}
 	}
 	return out
+}
+
+// heartbeats resolves the heartbeat points of connections, after every
+// point is known.
+func (b *siteBuild) heartbeats() {
+	for i := range b.mf.Connections {
+		c := &b.mf.Connections[i]
+		hb := c.Heartbeat
+		sc := b.s.Connections[c.ID]
+		if hb == nil || sc == nil {
+			continue
+		}
+		at := b.pos.Key(hb, "point")
+		p := b.s.Points[hb.Point]
+		switch {
+		case p == nil:
+			b.errs.add(at, "heartbeat point %q of connection %q is not defined%s", hb.Point, c.ID, didYouMean(hb.Point, keys(b.s.Points)))
+			continue
+		case p.Connection != c.ID:
+			b.errs.add(at, "heartbeat point %q is on connection %q, not %q", hb.Point, p.Connection, c.ID)
+			continue
+		case !p.Writable():
+			b.errs.add(at, "heartbeat point %q is not writable; add access: write to it", hb.Point)
+			continue
+		case p.Type == site.TypeBool || p.Type == site.TypeFloat32 || p.Type == site.TypeFloat64 || len(p.Labels) > 0 || p.Scale != 1 || p.Offset != 0 || p.Min != nil || p.Max != nil:
+			b.errs.add(at, "heartbeat point %q must be a plain integer point (no labels, scale, offset or limits) to take a counter", hb.Point)
+			continue
+		}
+		if b.pos.Has(hb, "period") && hb.Period < time.Second {
+			b.errs.add(b.pos.Key(hb, "period"), "heartbeat period %s is too short; use 1s or more", hb.Period)
+		}
+		sc.Heartbeat, sc.HeartbeatPeriod = p, hb.Period
+		if sc.HeartbeatPeriod == 0 {
+			sc.HeartbeatPeriod = 30 * time.Second
+		}
+	}
 }

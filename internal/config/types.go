@@ -171,6 +171,16 @@ type Connection struct {
 	OPCUA *OPCUAConnection `yaml:"opcua,omitempty"`
 	// A Modbus device or gateway.
 	Modbus *ModbusConnection `yaml:"modbus,omitempty"`
+	// A point of this connection the gateway writes periodically with a counter, so that the controller can fall back to its own local schedule when the gateway is gone.
+	Heartbeat *Heartbeat `yaml:"heartbeat,omitempty"`
+}
+
+// Heartbeat is a watchdog point written periodically.
+type Heartbeat struct {
+	// Writable integer point of this connection that receives a counter (0-32767, wrapping).
+	Point string `yaml:"point" jsonschema:"required"`
+	// How often it is written. Default: 30s.
+	Period time.Duration `yaml:"period,omitempty"`
 }
 
 // OPCUAConnection is an OPC UA client connection.
@@ -189,6 +199,16 @@ type OPCUAConnection struct {
 	CertificateFile string `yaml:"certificate_file,omitempty"`
 	// Private key of the client certificate (PEM).
 	PrivateKeyFile string `yaml:"private_key_file,omitempty"`
+	// Directory of trusted server certificates (DER or PEM); an unknown server certificate is refused (and copied to its rejected/ folder for review). Default: <state_dir>/pki/trusted.
+	TrustedCertificatesDir string `yaml:"trusted_certificates_dir,omitempty"`
+	// Accept the server certificate seen on first contact, save it to the trusted directory and pin it; a different one later is refused. Default: false.
+	TrustOnFirstUse bool `yaml:"trust_on_first_use,omitempty"`
+	// Timeout of one request. Default: 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout,omitempty"`
+	// How often the server reports changes of subscribed points. Default: 1s.
+	PublishingInterval time.Duration `yaml:"publishing_interval,omitempty"`
+	// A read point whose value has not been confirmed for this long is marked stale. Default: the adapter's (see docs).
+	StaleAfter time.Duration `yaml:"stale_after,omitempty"`
 }
 
 // SecurityPolicy is an OPC UA security policy.
@@ -294,6 +314,8 @@ type PointOverride struct {
 	Max *float64 `yaml:"max,omitempty"`
 	// Description for people.
 	Description string `yaml:"description,omitempty"`
+	// respect or enforce, see the point's on_external_change.
+	OnExternalChange Policy `yaml:"on_external_change,omitempty"`
 }
 
 // Point is a BMS data point. Exactly one of modbus and opcua is set.
@@ -324,7 +346,14 @@ type Point struct {
 	Max *float64 `yaml:"max,omitempty"`
 	// Names of the allowed values of an enumerated point, e.g. {off: 0, economy: 1, comfort: 2}. Only these may be written.
 	Labels map[string]float64 `yaml:"labels,omitempty"`
+	// What the gateway does when someone changes this written point at the BMS: respect (leave it until the next scheduled change, and report it) or enforce (write the desired value back). Default: respect.
+	OnExternalChange Policy `yaml:"on_external_change,omitempty"`
 }
+
+// Policy is respect or enforce.
+type Policy string
+
+func (Policy) enumValues() []string { return []string{"respect", "enforce"} }
 
 // ModbusAddress locates a point in a Modbus device.
 type ModbusAddress struct {

@@ -149,7 +149,8 @@ type pointState struct {
 	actualErr error
 
 	pending     bool
-	confirmed   bool // the device holds what we wrote for the current desired value
+	confirmed   bool      // the device holds what we wrote for the current desired value
+	writtenAt   time.Time // wall time of the last confirmed write
 	attempts    int
 	retryAt     time.Time
 	lastErr     string
@@ -655,6 +656,7 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
 	ps.confirmed = true
 	ps.external = false
+	ps.writtenAt = time.Now()
 }
 
 func (e *Engine) readingFromAny(r Reading, now time.Time) {
@@ -676,6 +678,12 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 	}
 	if ps == nil {
 		return // read-only point: events come later
+	}
+	if !r.Time.IsZero() && r.Time.Before(ps.writtenAt) {
+		// Sampled before our last write was confirmed (a subscription's
+		// first notification, a poll that crossed the write): it says
+		// nothing about what the device holds now.
+		return
 	}
 	if r.Err != nil {
 		ps.actualErr = r.Err

@@ -11,6 +11,10 @@ type Connection struct {
 	ID     string
 	OPCUA  *OPCUAConnection
 	Modbus *ModbusConnection
+	// Heartbeat is a point written periodically with a counter, or nil.
+	Heartbeat *Point
+	// HeartbeatPeriod is how often it is written.
+	HeartbeatPeriod time.Duration
 }
 
 // OPCUAConnection is an OPC UA client connection.
@@ -22,6 +26,13 @@ type OPCUAConnection struct {
 	Password        Secret
 	CertificateFile string
 	PrivateKeyFile  string
+	// TrustDir holds trusted server certificates; "" means the gateway's
+	// default under its state directory.
+	TrustDir           string
+	TrustOnFirstUse    bool
+	RequestTimeout     time.Duration
+	PublishingInterval time.Duration
+	StaleAfter         time.Duration
 }
 
 // ModbusConnection is a Modbus client connection.

@@ -23,6 +23,8 @@ type Point struct {
 	// Labels name the allowed values of an enumerated point
 	// ("comfort" → 2). When set, only these values may be written.
 	Labels map[string]float64
+	// OnExternalChange is "respect" or "enforce" (see control.Policy).
+	OnExternalChange string
 	// Exactly one address is set, matching the connection's protocol.
 	Modbus *ModbusAddress
 	OPCUA  *OPCUAAddress

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bmsgw/bmsgw/adapters/bookings/bookingsim"
+	"github.com/bmsgw/bmsgw/adapters/modbus"
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// newDriver builds the driver of one connection; registration is this one
+// switch (STYLE.md 13).
+func newDriver(stateDir string, s *site.Site, c *site.Connection, logger *slog.Logger) (control.Driver, error) {
+	switch {
+	case c.Modbus != nil:
+		m := c.Modbus
+		return modbus.New(modbus.Options{
+			URL: m.URL, BaudRate: m.BaudRate, DataBits: m.DataBits, Parity: modbus.Parity(m.Parity), StopBits: m.StopBits,
+			CertificateFile: m.CertificateFile, PrivateKeyFile: m.PrivateKeyFile, CAFile: m.CAFile,
+			Timeout: m.Timeout, Retries: deref(m.Retries, 0), BackoffMin: m.BackoffMin, BackoffMax: m.BackoffMax,
+			InterFrameDelay: m.InterFrameDelay, MaxRegisters: m.MaxRegisters, MaxBits: m.MaxBits,
+			ReadThroughGaps: m.ReadThroughGaps, MaxGap: deref(m.MaxGap, 0), WriteMultiple: m.WriteMultiple,
+			WriteRate: m.WriteRate, PollInterval: m.PollInterval,
+		}, logger)
+	case c.OPCUA != nil:
+		return newOPCUADriver(stateDir, s, c, logger)
+	}
+	return nil, fmt.Errorf("connection %s has no protocol", c.ID)
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// simulators are the demo's simulated devices and booking system.
+type simulators struct {
+	closers []func() error
+}
+
+func (s *simulators) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+}
+
+// startSimulators starts what the config's simulate: section asks for:
+// a simulator on the address of every Modbus TCP and OPC UA connection,
+// and a booking system serving the reference evening from now on.
+func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock, logger *slog.Logger) (*simulators, error) {
+	sims := &simulators{}
+	if g.Simulate == nil {
+		return sims, nil
+	}
+	fail := func(err error) (*simulators, error) {
+		sims.Close()
+		return nil, err
+	}
+	if g.Simulate.Devices {
+		for _, s := range g.Sites {
+			for _, c := range sortedConnections(s) {
+				switch {
+				case c.Modbus != nil:
+					if !strings.HasPrefix(c.Modbus.URL, "tcp://") {
+						logger.Warn("no simulator for this connection: only Modbus TCP and OPC UA are simulated", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
+						continue
+					}
+					if err := loopbackURL(c.Modbus.URL); err != nil {
+						return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
+					}
+					only := &site.Site{ID: s.ID, Points: map[string]*site.Point{}}
+					for id, p := range s.Points {
+						if p.Connection == c.ID {
+							only.Points[id] = p
+						}
+					}
+					srvs, err := modbussim.ForSite(only, modbussim.Config{URL: c.Modbus.URL}, logger.With("sim", s.ID+"/"+c.ID))
+					if err != nil {
+						return fail(err)
+					}
+					for _, srv := range srvs {
+						if err := srv.Start(); err != nil {
+							return fail(fmt.Errorf("simulate site %s connection %s on %s: %w", s.ID, c.ID, c.Modbus.URL, err))
+						}
+						sims.closers = append(sims.closers, srv.Close)
+					}
+					logger.Info("simulator started", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
+				case c.OPCUA != nil:
+					closer, err := startOPCUASim(ctx, s, c, logger)
+					if err != nil {
+						return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
+					}
+					sims.closers = append(sims.closers, closer)
+				}
+			}
+		}
+	}
+	if addr := g.Simulate.BookingSystem; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("simulated booking system: %w", err))
+		}
+		srv := &http.Server{Handler: bookingsim.Handler(clock.Now(), bookingsim.Evening), ReadHeaderTimeout: 5 * time.Second}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("simulated booking system stopped", "err", err)
+			}
+		}()
+		sims.closers = append(sims.closers, func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := srv.Shutdown(sctx)
+			<-done
+			return err
+		})
+		logger.Info("simulated booking system started", "url", "http://"+addr+"/", "bookings", len(bookingsim.Evening))
+	}
+	return sims, nil
+}
+
+func sortedConnections(s *site.Site) []*site.Connection {
+	ids := make([]string, 0, len(s.Connections))
+	for id := range s.Connections {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*site.Connection, len(ids))
+	for i, id := range ids {
+		out[i] = s.Connections[id]
+	}
+	return out
+}
+
+// loopbackURL refuses simulator addresses off the loopback interface:
+// simulators never listen on the network.
+func loopbackURL(u string) error {
+	hostport := u[strings.Index(u, "://")+3:]
+	if i := strings.IndexByte(hostport, '/'); i >= 0 {
+		hostport = hostport[:i]
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("simulators listen on loopback only, not %s", host)
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/user"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/localapi"
+)
+
+// dialDaemon finds the running gateway of a config through its state
+// directory.
+func dialDaemon(cfg string, stderr io.Writer) (*config.Gateway, *localapi.Client, bool) {
+	g, ok := loadConfig(cfg, stderr)
+	if !ok {
+		return nil, nil, false
+	}
+	c, err := localapi.Dial(g.StateDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "bmsgw: %v; start it with: bmsgw run -c %s\n", err, cfg)
+		return nil, nil, false
+	}
+	return g, c, true
+}
+
+// splitPoint splits "site/point"; a bare point id is looked up in every
+// site of the config and must be unique.
+func splitPoint(g *config.Gateway, ref string) (string, string, error) {
+	if s, p, ok := strings.Cut(ref, "/"); ok {
+		return s, p, nil
+	}
+	var found []string
+	for _, s := range g.Sites {
+		if s.Points[ref] != nil {
+			found = append(found, s.ID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], ref, nil
+	case 0:
+		return "", "", fmt.Errorf("no point %q in any site; write SITE/POINT", ref)
+	}
+	return "", "", fmt.Errorf("point %q exists in sites %s; write SITE/POINT", ref, strings.Join(found, ", "))
+}
+
+func whoAmI() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func cmdOverride(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "set" && args[0] != "clear") {
+		fmt.Fprintln(stderr, "usage: bmsgw override set SITE/POINT VALUE --until TIME|DURATION --reason TEXT [-c CONFIG]\n       bmsgw override clear SITE/POINT [-c CONFIG]")
+		return 2
+	}
+	verb := args[0]
+	fs := newFlags("override "+verb, stderr, "override "+verb+" SITE/POINT ...")
+	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
+	until := fs.String("until", "", "RFC 3339 time, or a duration from now such as 2h")
+	reason := fs.String("reason", "", "why (kept in the journal)")
+	who := fs.String("who", whoAmI(), "who sets it (kept in the journal)")
+	rest, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return 2
+	}
+	g, c, ok := dialDaemon(*cfg, stderr)
+	if !ok {
+		return 1
+	}
+	want := 2
+	if verb == "clear" {
+		want = 1
+	}
+	if len(rest) != want {
+		fs.Usage()
+		return 2
+	}
+	siteID, point, err := splitPoint(g, rest[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+		return 1
+	}
+	if verb == "clear" {
+		if err := c.ClearOverride(ctx, siteID, point, *who); err != nil {
+			fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "override on %s/%s cleared\n", siteID, point)
+		return 0
+	}
+	s := g.Site(siteID)
+	p := s.Points[point]
+	if p == nil {
+		fmt.Fprintf(stderr, "bmsgw: no point %q in site %s\n", point, siteID)
+		return 1
+	}
+	value, err := parseValue(p.Labels, rest[1])
+	if err != nil {
+		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+		return 1
+	}
+	if *reason == "" || *until == "" {
+		fmt.Fprintln(stderr, "bmsgw: --until and --reason are required: an override must end and say why")
+		return 2
+	}
+	var end time.Time
+	if d, err := time.ParseDuration(*until); err == nil {
+		st, serr := c.Status(ctx)
+		if serr != nil {
+			fmt.Fprintf(stderr, "bmsgw: %v\n", serr)
+			return 1
+		}
+		end = st.Time.Add(d) // the daemon's clock, which may run fast in a demo
+	} else if end, err = time.Parse(time.RFC3339, *until); err != nil {
+		fmt.Fprintf(stderr, "bmsgw: --until %q: use an RFC 3339 time or a duration such as 2h\n", *until)
+		return 2
+	}
+	o := control.Override{Site: siteID, Point: point, Value: value, Until: end, Who: *who, Why: *reason}
+	if err := c.SetOverride(ctx, o); err != nil {
+		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "override on %s/%s = %s until %s\n", siteID, point, rest[1], end.Format(time.RFC3339))
+	return 0
+}
+
+// parseValue reads a number, true/false or a label.
+func parseValue(labels map[string]float64, s string) (float64, error) {
+	if v, ok := labels[s]; ok {
+		return v, nil
+	}
+	switch s {
+	case "true", "on":
+		return 1, nil
+	case "false", "off":
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number, true/false or a label of the point", s)
+	}
+	return v, nil
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr, "status [-c CONFIG] [--format table|json]")
+	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
+	format := fs.String("format", "table", "table or json")
+	if rest, err := parseFlags(fs, args); err != nil || len(rest) > 0 {
+		return 2
+	}
+	_, c, ok := dialDaemon(*cfg, stderr)
+	if !ok {
+		return 1
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+		return 1
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return 0
+	}
+	fmt.Fprintf(stdout, "gateway time %s%s\n\n", st.Time.Format(time.RFC3339), map[bool]string{true: " (dry run: no writes)"}[st.DryRun])
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSTATE\tSINCE\tLAST ERROR")
+	for _, d := range st.Devices {
+		state := "up"
+		if !d.Up {
+			state = "DOWN"
+		}
+		fmt.Fprintf(tw, "%s/%s/%s\t%s\t%s\t%s\n", d.Site, d.Connection, d.Device, state, d.Since.Format(time.RFC3339), d.LastError)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POINT\tDESIRED\tACTUAL\tSOURCE\tSTATE\tWHY")
+	for _, p := range st.Points {
+		state := "ok"
+		switch {
+		case p.Desired == nil && p.Override == nil:
+			state = "not scheduled (no space binds it)"
+		case p.Pending:
+			state = "writing"
+		case p.LastError != "":
+			state = "ERROR: " + p.LastError
+		case !p.ExternalUntil.IsZero():
+			state = "changed at BMS, respected until " + p.ExternalUntil.Format("15:04")
+		case !p.InSync:
+			state = "differs"
+		}
+		actual := p.ActualText
+		if p.Actual == nil {
+			actual = "?"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", p.Site, p.Point, p.DesiredText, actual, p.Source, state, p.Reason)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("reload", stderr, "reload [-c CONFIG]")
+	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
+	if rest, err := parseFlags(fs, args); err != nil || len(rest) > 0 {
+		return 2
+	}
+	// Validate here first, so the operator sees every error with its
+	// position; the daemon validates again before it applies anything.
+	if _, ok := loadConfig(*cfg, stderr); !ok {
+		return 1
+	}
+	_, c, ok := dialDaemon(*cfg, stderr)
+	if !ok {
+		return 1
+	}
+	if err := c.Reload(ctx); err != nil {
+		fmt.Fprintf(stderr, "bmsgw: reload refused, the running config stays: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return 0
+}

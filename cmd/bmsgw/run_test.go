@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/journal"
+	"github.com/bmsgw/bmsgw/internal/localapi"
+	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/store"
+)
+
+// The end-to-end site: a gym on one Modbus controller, booked 19:00-21:00
+// on the reference Thursday.
+const e2eSite = `
+site: {id: e2e, time_zone: Europe/Copenhagen}
+sources: [{source: feed}]
+connections:
+  - id: plc
+    modbus: {url: "URL", poll_interval: 200ms, timeout: 300ms, retries: 0, backoff_min: 100ms, backoff_max: 300ms}
+points:
+  - {id: gym_mode, connection: plc, modbus: {table: holding_register, address: 0}, type: uint16, access: write, labels: {economy: 1, comfort: 2}}
+  - {id: gym_setpoint, connection: plc, modbus: {table: holding_register, address: 1}, type: int16, scale: 0.1, unit: °C, access: write, min: 14, max: 24}
+  - {id: gym_lights, connection: plc, modbus: {table: coil, address: 0}, type: bool, access: write}
+profiles: [{id: hall, lead: 1h, lag: 15m}]
+spaces:
+  - id: gym
+    resources: [gym]
+    profile: hall
+    points:
+      - {point: gym_mode, occupied: comfort, vacant: economy}
+      - {point: gym_setpoint, occupied: 20, vacant: 16}
+      - {point: gym_lights, occupied: true, vacant: false, lead: 15m, lag: 0s}
+`
+
+const e2eFeed = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" +
+	"BEGIN:VEVENT\r\nUID:volley@test\r\nDTSTAMP:20261101T000000Z\r\nLOCATION:gym\r\nX-ASSOCIATION-ID:valby-volley\r\n" +
+	"DTSTART:20261126T180000Z\r\nDTEND:20261126T200000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+
+type e2e struct {
+	t     *testing.T
+	dir   string
+	cfg   string
+	g     *config.Gateway
+	sim   *modbussim.Server
+	speed float64
+}
+
+func newE2E(t *testing.T) *e2e {
+	sim, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, sim.Start())
+	t.Cleanup(func() { _ = sim.Close() })
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "feed.ics"), []byte(e2eFeed), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(strings.Replace(e2eSite, "URL", sim.URL(), 1)), 0o644))
+	cfg := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: state\nsites: [site.yaml]\nsources:\n  - id: feed\n    ical: {file: feed.ics}\n"), 0o644))
+	g, err := config.Load(cfg)
+	require.NoError(t, err)
+	return &e2e{t: t, dir: dir, cfg: cfg, g: g, sim: sim, speed: 600}
+}
+
+// run starts the gateway with its clock at origin, running e.speed times
+// faster than real time, and returns a stop function that waits for it.
+func (e *e2e) run(origin time.Time) (control.Clock, func()) {
+	clock := control.NewScaledClock(origin, e.speed)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- runGateway(ctx, e.g, runFlags{cfg: e.cfg}, clock, logger) }()
+	// Ready when the local API answers.
+	e.eventually(10*time.Second, "local API up", func() bool {
+		c, err := localapi.Dial(e.g.StateDir)
+		if err != nil {
+			return false
+		}
+		_, err = c.Status(context.Background())
+		return err == nil
+	})
+	return clock, func() {
+		cancel()
+		require.NoError(e.t, <-done)
+	}
+}
+
+func (e *e2e) eventually(limit time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *e2e) value(point string) float64 {
+	v, err := e.sim.PointValue(e.g.Sites[0].Points[point])
+	require.NoError(e.t, err)
+	return v
+}
+
+// until waits (in real time) until the gateway's clock passes t.
+func (e *e2e) until(clock control.Clock, t time.Time) {
+	e.eventually(time.Duration(float64(t.Sub(clock.Now()))/e.speed)+5*time.Second, "clock "+t.Format(time.TimeOnly), func() bool { return !clock.Now().Before(t) })
+}
+
+func (e *e2e) writes() []journal.Entry {
+	db, err := store.OpenReadOnly(context.Background(), journalFile(e.g))
+	require.NoError(e.t, err)
+	defer db.Close()
+	es, err := journal.Query(context.Background(), db, journal.Filter{Kinds: []journal.Kind{journal.KindWrite}})
+	require.NoError(e.t, err)
+	return es
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func cet(hhmm string) time.Time {
+	loc, _ := time.LoadLocation("Europe/Copenhagen")
+	t, err := time.ParseInLocation("2006-01-02 15:04", "2026-11-26 "+hhmm, loc)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestRunPlaysTheEveningOnTime runs the evening at 600x and checks that
+// every planned transition was written at its planned moment (within a
+// few seconds of gateway time), with its reason, and nothing else.
+func TestRunPlaysTheEveningOnTime(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("17:50"))
+	e.until(clock, cet("21:20"))
+	stop()
+
+	var want []string
+	for _, ch := range e.plan(cet("17:50"), cet("21:20")).Changes() {
+		if !ch.Initial {
+			want = append(want, fmt.Sprintf("%s %s=%g", ch.At.Format("15:04"), ch.Point.ID, ch.Value.Num))
+		}
+	}
+	require.Len(t, want, 6, "comfort and 20 °C at 18:00, lights at 18:45 and off at 21:00, economy and 16 °C at 21:15")
+	var got []string
+	for _, w := range e.writes() {
+		require.True(t, w.Write.OK(), "write failed: %+v", w.Write)
+		// Gateway time is checked to the minute: at 600x a minute is 100 ms.
+		got = append(got, fmt.Sprintf("%s %s=%g", w.Time.In(cet("00:00").Location()).Truncate(time.Minute).Format("15:04"), w.Write.Point, w.Write.New.Num))
+		if w.Write.Point == "gym_mode" && w.Write.New.Num == 2 {
+			require.Contains(t, w.Write.Reason, "booking feed:volley@test (org valby-volley)")
+			require.Equal(t, journal.Source("booking"), w.Write.Source)
+		}
+	}
+	require.Equal(t, want, got)
+	require.Equal(t, 1.0, e.value("gym_mode"), "economy after the booking")
+}
+
+// vacant puts the simulated controller in the vacant state, as a
+// controller that has been running on its own would be.
+func (e *e2e) vacant() {
+	s := e.g.Sites[0]
+	require.NoError(e.t, e.sim.SetPoint(s.Points["gym_mode"], 1))
+	require.NoError(e.t, e.sim.SetPoint(s.Points["gym_setpoint"], 16))
+	require.NoError(e.t, e.sim.SetPoint(s.Points["gym_lights"], 0))
+}
+
+// plan compiles what the gateway should do, the way bmsgw plan does.
+func (e *e2e) plan(from, to time.Time) *schedule.Compiler {
+	feeds, err := readFeeds(context.Background(), e.g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
+	require.NoError(e.t, err)
+	c := schedule.NewCompiler(e.g.Sites[0], from, to)
+	c.SetBookings(feeds.siteBookings(e.g.Sites[0]).Bookings)
+	return c
+}
+
+// TestRunCatchesUpAfterOutage: the controller is off the network while
+// the lights should switch off at 21:00; once it is back, it gets the
+// right value without anyone doing anything.
+func TestRunCatchesUpAfterOutage(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("18:40"))
+	defer stop()
+	e.until(clock, cet("18:50"))
+	require.Equal(t, 1.0, e.value("gym_lights"), "lights on for the booking")
+
+	e.until(clock, cet("20:50"))
+	require.NoError(t, e.sim.Stop())
+	e.until(clock, cet("21:05"))
+	require.Equal(t, 1.0, e.value("gym_lights"), "the controller was unreachable and kept its value")
+	require.NoError(t, e.sim.Start())
+	e.eventually(5*time.Second, "lights off after the outage", func() bool { return e.value("gym_lights") == 0 })
+
+	var failed, ok int
+	for _, w := range e.writes() {
+		if w.Write.Point == "gym_lights" && w.Write.New.Num == 0 {
+			if w.Write.OK() {
+				ok++
+			} else {
+				failed++
+			}
+		}
+	}
+	require.Positive(t, failed, "the attempts during the outage are journalled as failed")
+	require.Equal(t, 1, ok, "one successful write once the device was back")
+}
+
+// TestRunRestartWritesOnlyWhatDiffers: a gateway restarted mid-evening
+// reads the devices first and writes nothing that is already right; a
+// point changed while it was down is written once.
+func TestRunRestartWritesOnlyWhatDiffers(t *testing.T) {
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("18:50"))
+	e.eventually(5*time.Second, "comfort", func() bool { return e.value("gym_mode") == 2 && e.value("gym_lights") == 1 })
+	_ = clock
+	stop()
+	before := len(e.writes())
+	require.Equal(t, 3, before, "mode, setpoint and lights were written once")
+
+	// While the gateway is down someone switches the lights off.
+	require.NoError(t, e.sim.SetPoint(e.g.Sites[0].Points["gym_lights"], 0))
+	clock, stop = e.run(cet("19:30"))
+	defer stop()
+	e.eventually(5*time.Second, "lights back on", func() bool { return e.value("gym_lights") == 1 })
+	e.until(clock, cet("19:50"))
+	after := e.writes()[before:]
+	require.Len(t, after, 1, "only the point that differed is written: %v", after)
+	require.Equal(t, "gym_lights", after[0].Write.Point)
+}
+
+// TestRunOverrideBeatsBookingAndExpires: an operator override through the
+// CLI wins over the booking, is journalled with who and why, and the
+// booking's value returns when it expires.
+func TestRunOverrideBeatsBookingAndExpires(t *testing.T) {
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("19:00"))
+	defer stop()
+	e.eventually(5*time.Second, "20 °C for the booking", func() bool { return e.value("gym_setpoint") == 20 })
+
+	code, out, errOut := bmsgw(t, "override", "set", "e2e/gym_setpoint", "22.5", "--until", "30m", "--reason", "volleyball tournament, hall is cold", "--who", "operator-anna", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "override on e2e/gym_setpoint = 22.5")
+	e.eventually(5*time.Second, "override written", func() bool { return e.value("gym_setpoint") == 22.5 })
+
+	code, out, errOut = bmsgw(t, "status", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `e2e/gym_setpoint\s+22.5 °C\s+22.5 °C\s+override`, out)
+
+	// Outside the point's limits is refused and nothing is written.
+	code, _, errOut = bmsgw(t, "override", "set", "e2e/gym_setpoint", "30", "--until", "30m", "--reason", "x", "-c", e.cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "outside the point's limits")
+
+	e.until(clock, cet("19:40"))
+	e.eventually(5*time.Second, "back to the booking's value", func() bool { return e.value("gym_setpoint") == 20 })
+
+	db, err := store.OpenReadOnly(context.Background(), journalFile(e.g))
+	require.NoError(t, err)
+	defer db.Close()
+	es, err := journal.Query(context.Background(), db, journal.Filter{Kinds: []journal.Kind{journal.KindOverride}})
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+	require.Equal(t, "operator-anna", es[0].Override.Who)
+	require.Equal(t, "volleyball tournament, hall is cold", es[0].Override.Why)
+	require.Equal(t, journal.OverrideAction("set"), es[0].Override.Action)
+	require.Equal(t, journal.OverrideAction("expired"), es[1].Override.Action)
+}
+
+// TestRunReload: an invalid config is refused with its errors and the
+// running one stays; a valid change of the plan applies in place.
+func TestRunReload(t *testing.T) {
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("17:40"))
+	defer stop()
+	site := filepath.Join(e.dir, "site.yaml")
+	orig, err := os.ReadFile(site)
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 1 hour", 1)), 0o644))
+	code, _, errOut := bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `site.yaml:`)
+	require.Contains(t, errOut, `"1 hour" is not a duration`)
+
+	// Two hours of pre-heating instead of one: comfort from 17:00, which
+	// is already past, so the gateway writes it at once.
+	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1)), 0o644))
+	code, out, errOut := bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "reloaded")
+	e.eventually(5*time.Second, "comfort after the reload", func() bool { return e.value("gym_mode") == 2 })
+	require.True(t, clock.Now().Before(cet("18:00")), "written because of the new lead, not the old one")
+
+	// A new point needs a restart: refused, the running config stays.
+	more := strings.Replace(string(orig), "points:\n", "points:\n  - {id: extra, connection: plc, modbus: {table: coil, address: 9}, type: bool}\n", 1)
+	require.NoError(t, os.WriteFile(site, []byte(more), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "needs a restart")
+}
+
+// TestRunDryRun: everything runs and is journalled, nothing is written.
+func TestRunDryRun(t *testing.T) {
+	e := newE2E(t)
+	e.vacant()
+	clock := control.NewScaledClock(cet("18:30"), e.speed)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runGateway(ctx, e.g, runFlags{cfg: e.cfg, dryRun: true}, clock, slog.New(slog.DiscardHandler))
+	}()
+	e.eventually(10*time.Second, "dry-run writes journalled", func() bool {
+		// The daemon may still be creating the journal: errors mean "not yet".
+		db, err := store.OpenReadOnly(context.Background(), journalFile(e.g))
+		if err != nil {
+			return false
+		}
+		defer db.Close()
+		es, err := journal.Query(context.Background(), db, journal.Filter{Kinds: []journal.Kind{journal.KindWrite}})
+		return err == nil && len(es) >= 2
+	})
+	cancel()
+	require.NoError(t, <-done)
+	for _, w := range e.writes() {
+		require.True(t, w.Write.DryRun)
+	}
+	require.Equal(t, 1.0, e.value("gym_mode"), "nothing reached the controller")
+	require.Equal(t, 16.0, e.value("gym_setpoint"))
+}
