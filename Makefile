@@ -4,7 +4,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test deps lint unit benchsmoke bench demo schema
+.PHONY: all build test deps lint unit benchsmoke bench demo plan schema
 
 all: build
 
@@ -35,4 +35,7 @@ schema:
 	$(GO) test ./internal/config -run TestSchemaUpToDate -update
 
 demo:
+	$(GO) run ./cmd/bmsgw run -c configs/demo.yaml
+
+plan:
 	$(GO) run ./cmd/bmsgw plan -c configs/season.yaml --site valby-skole --from 2026-11-26 --to 2026-11-27
