@@ -22,11 +22,24 @@ func newOPCUADriver(stateDir string, s *site.Site, c *site.Connection, logger *s
 	if trust == "" {
 		trust = filepath.Join(stateDir, "pki", "trusted")
 	}
+	cert, key := o.CertificateFile, o.PrivateKeyFile
+	if cert == "" && o.SecurityPolicy != "none" && stateDir != "" {
+		uri := o.ApplicationURI
+		if uri == "" {
+			uri = opcua.DefaultApplicationURI
+		}
+		var err error
+		if cert, key, err = opcua.EnsureCertificate(filepath.Join(stateDir, "pki", "own"), uri); err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+	}
 	return opcua.New(opcua.Options{
-		Name: s.ID + "/" + c.ID, Endpoint: o.Endpoint,
+		Name: s.ID + "/" + c.ID, Endpoint: o.Endpoint, ApplicationURI: o.ApplicationURI,
+		UserCertificateFile: o.UserCertificateFile, UserPrivateKeyFile: o.UserPrivateKeyFile,
+		BackoffMin: o.BackoffMin, BackoffMax: o.BackoffMax,
 		SecurityPolicy: opcua.SecurityPolicy(o.SecurityPolicy), SecurityMode: opcua.SecurityMode(o.SecurityMode),
 		Username: o.Username, Password: o.Password.Reveal(),
-		CertificateFile: o.CertificateFile, PrivateKeyFile: o.PrivateKeyFile,
+		CertificateFile: cert, PrivateKeyFile: key,
 		TrustDir: trust, TrustOnFirstUse: o.TrustOnFirstUse,
 		RequestTimeout: o.RequestTimeout, PublishingInterval: o.PublishingInterval, StaleAfter: o.StaleAfter,
 	}, logger)

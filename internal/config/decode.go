@@ -145,7 +145,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		e := reflect.New(v.Type().Elem())
 		before := len(d.errs.list)
 		d.decode(n, e.Elem(), what)
-		if len(d.errs.list) == before {
+		// A mapping is kept even with bad values inside: its other
+		// fields still get checked, and it is not "missing".
+		_, leaf := e.Interface().(scalar)
+		if len(d.errs.list) == before || (e.Elem().Kind() == reflect.Struct && !leaf) {
 			v.Set(e)
 		}
 	case reflect.Struct:

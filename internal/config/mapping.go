@@ -184,6 +184,8 @@ func (b *siteBuild) connections() {
 				sc.OPCUA.TrustDir = resolvePath(b.dir, o.TrustedCertificatesDir)
 			}
 			sc.OPCUA.TrustOnFirstUse, sc.OPCUA.RequestTimeout, sc.OPCUA.PublishingInterval, sc.OPCUA.StaleAfter = o.TrustOnFirstUse, o.RequestTimeout, o.PublishingInterval, o.StaleAfter
+			sc.OPCUA.ApplicationURI, sc.OPCUA.UserCertificateFile, sc.OPCUA.UserPrivateKeyFile = o.ApplicationURI, o.UserCertificateFile, o.UserPrivateKeyFile
+			sc.OPCUA.BackoffMin, sc.OPCUA.BackoffMax = o.BackoffMin, o.BackoffMax
 		}
 		if m := c.Modbus; m != nil {
 			b.modbusConn(c.ID, m)
@@ -223,14 +225,28 @@ func (b *siteBuild) opcuaConn(id string, o *OPCUAConnection) {
 	if (o.SecurityPolicy == "none") != (o.SecurityMode == "none") {
 		b.errs.add(b.pos.Of(o), "connection %q: security_policy %s does not go with security_mode %s; use none with none, or basic256sha256 with sign or sign_and_encrypt", id, o.SecurityPolicy, o.SecurityMode)
 	}
-	if o.SecurityPolicy != "none" && (o.CertificateFile == "" || o.PrivateKeyFile == "") {
-		b.errs.add(b.pos.Of(o), "connection %q uses %s and needs certificate_file and private_key_file (the client's own certificate)", id, o.SecurityPolicy)
+	if (o.CertificateFile == "") != (o.PrivateKeyFile == "") {
+		b.errs.add(b.pos.Of(o), "connection %q needs both certificate_file and private_key_file, or neither (then the gateway makes its own under state_dir/pki/own)", id)
+	}
+	if (o.UserCertificateFile == "") != (o.UserPrivateKeyFile == "") {
+		b.errs.add(b.pos.Of(o), "connection %q needs both user_certificate_file and user_private_key_file, or neither", id)
+	}
+	if o.UserCertificateFile != "" && o.Username != "" {
+		b.errs.add(b.pos.Key(o, "user_certificate_file"), "connection %q: log in with a user name or a user certificate, not both", id)
+	}
+	if o.SecurityPolicy == "none" && (o.Username != "" || o.UserCertificateFile != "") {
+		b.errs.add(b.pos.Key(o, "security_policy"), "connection %q sends credentials over security_policy none; use basic256sha256 so they are encrypted", id)
 	}
 	if o.Password != nil && o.Username == "" {
 		b.errs.add(b.pos.Key(o, "password"), "connection %q has a password but no username", id)
 	}
 	if o.Username != "" && o.Password == nil {
 		b.errs.add(b.pos.Key(o, "username"), "connection %q has a username but no password; add password: ${ENV_VAR}", id)
+	}
+	b.fileExists(b.pos.Key(o, "user_certificate_file"), o.UserCertificateFile, "user_certificate_file")
+	b.fileExists(b.pos.Key(o, "user_private_key_file"), o.UserPrivateKeyFile, "user_private_key_file")
+	if o.UserCertificateFile != "" {
+		o.UserCertificateFile, o.UserPrivateKeyFile = resolvePath(b.dir, o.UserCertificateFile), resolvePath(b.dir, o.UserPrivateKeyFile)
 	}
 	b.fileExists(b.pos.Key(o, "certificate_file"), o.CertificateFile, "certificate_file")
 	b.fileExists(b.pos.Key(o, "private_key_file"), o.PrivateKeyFile, "private_key_file")

@@ -195,7 +195,11 @@ type OPCUAConnection struct {
 	Username string `yaml:"username,omitempty"`
 	// Password for username: ${ENV_VAR} or file:/path, never inline.
 	Password *Secret `yaml:"password,omitempty"`
-	// Client certificate (PEM or DER) for signing and encryption, relative to the mapping file.
+	// User certificate (PEM or DER) for X.509 user login instead of a user name.
+	UserCertificateFile string `yaml:"user_certificate_file,omitempty"`
+	// Private key of the user certificate.
+	UserPrivateKeyFile string `yaml:"user_private_key_file,omitempty"`
+	// Client application certificate (PEM or DER) for signing and encryption, relative to the mapping file; it must carry application_uri. Default: one the gateway makes itself under <state_dir>/pki/own (trust it on the server once).
 	CertificateFile string `yaml:"certificate_file,omitempty"`
 	// Private key of the client certificate (PEM).
 	PrivateKeyFile string `yaml:"private_key_file,omitempty"`
@@ -205,6 +209,12 @@ type OPCUAConnection struct {
 	TrustOnFirstUse bool `yaml:"trust_on_first_use,omitempty"`
 	// Timeout of one request. Default: 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout,omitempty"`
+	// The client's application URI, which must be in its certificate. Default: the certificate's, else urn:bmsgw:client.
+	ApplicationURI string `yaml:"application_uri,omitempty"`
+	// First wait before reconnecting after a failure; doubles up to backoff_max. Default: 1s.
+	BackoffMin time.Duration `yaml:"backoff_min,omitempty"`
+	// Longest wait between reconnects. Default: 1m.
+	BackoffMax time.Duration `yaml:"backoff_max,omitempty"`
 	// How often the server reports changes of subscribed points. Default: 1s.
 	PublishingInterval time.Duration `yaml:"publishing_interval,omitempty"`
 	// A read point whose value has not been confirmed for this long is marked stale. Default: the adapter's (see docs).

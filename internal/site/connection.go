@@ -28,11 +28,14 @@ type OPCUAConnection struct {
 	PrivateKeyFile  string
 	// TrustDir holds trusted server certificates; "" means the gateway's
 	// default under its state directory.
-	TrustDir           string
-	TrustOnFirstUse    bool
-	RequestTimeout     time.Duration
-	PublishingInterval time.Duration
-	StaleAfter         time.Duration
+	ApplicationURI                          string
+	UserCertificateFile, UserPrivateKeyFile string
+	BackoffMin, BackoffMax                  time.Duration
+	TrustDir                                string
+	TrustOnFirstUse                         bool
+	RequestTimeout                          time.Duration
+	PublishingInterval                      time.Duration
+	StaleAfter                              time.Duration
 }
 
 // ModbusConnection is a Modbus client connection.
