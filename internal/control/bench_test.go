@@ -1,0 +1,148 @@
+package control_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bmsgw/bmsgw/adapters/modbus"
+)
+
+// reconcileLimit bounds one iteration of the reconcile benchmarks.
+const reconcileLimit = 20 * time.Second
+
+// BenchmarkEngineReconcile10k measures the time from Run until every one
+// of the 10,000 points (all occupied from the start, all vacant on the
+// devices) holds its desired value on its simulator. The engine reads
+// every point first, then writes what differs through the Modbus client,
+// which batches neighbouring registers into FC16 requests, and reads back.
+// "unpaced" turns the client's write pacing off, like the bare baseline;
+// "default" keeps the shipped WriteRate of 10 requests/s per link.
+// BenchmarkBareWrite10k is the baseline.
+func BenchmarkEngineReconcile10k(b *testing.B) {
+	f := newBenchFleet(b)
+	for _, tc := range []struct {
+		name string
+		opts modbus.Options
+	}{
+		{"unpaced", modbus.Options{WriteRate: -1}},
+		{"default", modbus.Options{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var requests int
+			var last time.Duration
+			for range b.N {
+				b.StopTimer()
+				f.reset(b)
+				now := time.Now()
+				sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
+				b.StartTimer()
+				start := time.Now()
+				r := f.startEngine(b, sites, plans, tc.opts)
+				seen, err := f.await(1, reconcileLimit)
+				b.StopTimer()
+				r.stop(b)
+				require.NoError(b, err)
+				last += latest(seen).Sub(start)
+				requests += f.requests()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(last.Microseconds())/1000/float64(b.N), "ms-last-point")
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+		})
+	}
+}
+
+// BenchmarkBareWrite10k is the baseline of BenchmarkEngineReconcile10k: a
+// bare simonvetter client per device (connected inside the timed part, as
+// the engine's clients are), devices in parallel goroutines, one
+// WriteRegister per point, no read-back, timed until the simulators hold
+// every value.
+func BenchmarkBareWrite10k(b *testing.B) {
+	f := newBenchFleet(b)
+	var requests int
+	var last time.Duration
+	for range b.N {
+		b.StopTimer()
+		f.reset(b)
+		b.StartTimer()
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- f.bareWrite(1) }()
+		seen, err := f.await(1, reconcileLimit)
+		b.StopTimer()
+		require.NoError(b, <-errc)
+		require.NoError(b, err)
+		last += latest(seen).Sub(start)
+		requests += f.requests()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(last.Microseconds())/1000/float64(b.N), "ms-last-point")
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+}
+
+// transitionLead is how long after the start of an iteration all 10,000
+// bindings switch from vacant to occupied, in real time.
+const transitionLead = 3 * time.Second
+
+// BenchmarkTransitionLateness10k measures timer precision at a window
+// boundary: every space's booking starts at one instant T, a few seconds
+// after the engine starts on the real clock, and each point's lateness is
+// when its simulator first holds the occupied value minus T (polled in
+// memory every millisecond, so the figures carry about 1 ms of
+// resolution). "engine" runs the engine with the shipped client options;
+// "engine-unpaced" without write pacing; "bare" is the baseline, the bare
+// loop of BenchmarkBareWrite10k started by a timer at T.
+func BenchmarkTransitionLateness10k(b *testing.B) {
+	f := newBenchFleet(b)
+	for _, tc := range []struct {
+		name string
+		opts *modbus.Options // nil: the bare loop
+	}{
+		{"engine", &modbus.Options{}},
+		{"engine-unpaced", &modbus.Options{WriteRate: -1}},
+		{"bare", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var late []time.Duration
+			for range b.N {
+				f.reset(b)
+				t := time.Now().Add(transitionLead)
+				var r *engineRun
+				errc := make(chan error, 1)
+				if tc.opts != nil {
+					sites, plans := f.sites(t, t.Add(time.Hour))
+					r = f.startEngine(b, sites, plans, *tc.opts)
+					errc <- nil
+				} else {
+					go func() {
+						time.Sleep(time.Until(t))
+						errc <- f.bareWrite(1)
+					}()
+				}
+				// Sleep until just before T so polling does not compete
+				// with the engine's start.
+				time.Sleep(time.Until(t.Add(-50 * time.Millisecond)))
+				seen, err := f.await(1, transitionLead+reconcileLimit)
+				if r != nil {
+					r.stop(b)
+				}
+				require.NoError(b, <-errc)
+				require.NoError(b, err)
+				for _, ts := range seen {
+					for _, at := range ts {
+						late = append(late, at.Sub(t))
+					}
+				}
+			}
+			slices.Sort(late)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			b.ReportMetric(ms(late[0]), "min-ms")
+			b.ReportMetric(ms(late[len(late)/2]), "p50-ms")
+			b.ReportMetric(ms(late[len(late)*99/100]), "p99-ms")
+			b.ReportMetric(ms(late[len(late)-1]), "max-ms")
+		})
+	}
+}

@@ -1,0 +1,229 @@
+package control_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	simonmodbus "github.com/simonvetter/modbus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bmsgw/bmsgw/adapters/modbus"
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/internal/booking"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// The engine benchmarks drive 10,000 writable holding registers on 72
+// simulated devices, one simulator (one TCP link) and one site per school
+// as in the municipality's 72 schools. Each device has one space binding
+// all its points, occupied 1 and vacant 0, at contiguous addresses from 0.
+const (
+	benchDevices = 72
+	benchPoints  = 10000
+	benchUnit    = 1
+)
+
+type benchFleet struct {
+	sims   []*modbussim.Server
+	points [][]*site.Point
+}
+
+func newBenchFleet(b *testing.B) *benchFleet {
+	b.Helper()
+	f := &benchFleet{}
+	for d := range benchDevices {
+		n := benchPoints / benchDevices
+		if d < benchPoints%benchDevices {
+			n++
+		}
+		sim, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
+		require.NoError(b, err)
+		require.NoError(b, sim.Start())
+		b.Cleanup(func() { _ = sim.Close() })
+		pts := make([]*site.Point, n)
+		for i := range pts {
+			pts[i] = &site.Point{
+				ID: fmt.Sprintf("p%03d", i), Connection: "plc", Type: site.TypeUint16, Access: site.AccessWrite, Scale: 1,
+				Modbus: &site.ModbusAddress{Table: site.HoldingRegister, Address: uint16(i), Bit: -1, UnitID: benchUnit,
+					ByteOrder: site.BigEndian, WordOrder: site.BigEndian},
+			}
+		}
+		f.sims = append(f.sims, sim)
+		f.points = append(f.points, pts)
+	}
+	f.reset(b)
+	return f
+}
+
+// reset sets every point to its vacant value 0 and clears the counts.
+func (f *benchFleet) reset(b *testing.B) {
+	b.Helper()
+	for d, s := range f.sims {
+		require.NoError(b, s.Set(benchUnit, site.HoldingRegister, 0, make([]uint16, len(f.points[d]))...))
+		s.ResetCounts()
+	}
+}
+
+func (f *benchFleet) requests() int {
+	n := 0
+	for _, s := range f.sims {
+		n += s.Counts().Total()
+	}
+	return n
+}
+
+// sites builds one site per device, its space booked from start to end.
+func (f *benchFleet) sites(start, end time.Time) ([]*site.Site, []*schedule.Compiler) {
+	var sites []*site.Site
+	var plans []*schedule.Compiler
+	for d, sim := range f.sims {
+		st := &site.Site{
+			ID: fmt.Sprintf("school%02d", d), Location: time.UTC,
+			Connections: map[string]*site.Connection{"plc": {ID: "plc", Modbus: &site.ModbusConnection{URL: sim.URL()}}},
+			Points:      map[string]*site.Point{},
+		}
+		sp := &site.Space{ID: "building", Kind: site.KindBuilding, Resources: []string{st.ID + "/building"}}
+		for _, p := range f.points[d] {
+			st.Points[p.ID] = p
+			sp.Bindings = append(sp.Bindings, site.Binding{Point: p, Occupied: site.Value{Num: 1}, Vacant: site.Value{Num: 0}})
+		}
+		st.Spaces = []*site.Space{sp}
+		plan := schedule.NewCompiler(st, start.Add(-24*time.Hour), start.Add(24*time.Hour))
+		plan.SetBookings([]booking.Booking{{
+			Source: "bench", ID: "b" + st.ID, Resource: sp.Resources[0], Start: start, End: end, Status: booking.Confirmed,
+		}})
+		sites = append(sites, st)
+		plans = append(plans, plan)
+	}
+	return sites, plans
+}
+
+// engineRun is an engine running over the fleet.
+type engineRun struct {
+	cancel  context.CancelFunc
+	done    chan error
+	drivers []*modbus.Client
+}
+
+// startEngine builds a driver per device with opts (URL filled in) and
+// runs an engine over the sites until stop.
+func (f *benchFleet) startEngine(b *testing.B, sites []*site.Site, plans []*schedule.Compiler, opts modbus.Options) *engineRun {
+	b.Helper()
+	eng := control.New(control.Config{})
+	r := &engineRun{done: make(chan error, 1)}
+	for i, st := range sites {
+		o := opts
+		o.URL = st.Connections["plc"].Modbus.URL
+		c, err := modbus.New(o, nil)
+		require.NoError(b, err)
+		r.drivers = append(r.drivers, c)
+		require.NoError(b, eng.AddSite(control.SiteRuntime{Site: st, Drivers: map[string]control.Driver{"plc": c}}, plans[i]))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- eng.Run(ctx) }()
+	return r
+}
+
+func (r *engineRun) stop(b *testing.B) {
+	b.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		require.NoError(b, err)
+	case <-time.After(10 * time.Second):
+		b.Fatal("engine did not stop within 10s")
+	}
+	for _, c := range r.drivers {
+		_ = c.Close()
+	}
+}
+
+// bareWrite is the baseline: a bare simonvetter client per device, each
+// device in its own goroutine, one WriteRegister (FC6) per point.
+func (f *benchFleet) bareWrite(value uint16) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.sims))
+	for d, s := range f.sims {
+		wg.Go(func() {
+			c, err := simonmodbus.NewClient(&simonmodbus.ClientConfiguration{URL: s.URL(), Timeout: modbus.DefaultTimeout})
+			if err == nil {
+				err = c.Open()
+			}
+			if err != nil {
+				errs[d] = err
+				return
+			}
+			defer c.Close()
+			c.SetUnitId(benchUnit)
+			for _, p := range f.points[d] {
+				if err := c.WriteRegister(p.Modbus.Address, value); err != nil {
+					errs[d] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// await polls the simulators in memory (one Get of a device's registers
+// per device and pass, a pass every pollEvery) until every point holds
+// value, and returns when each point was first seen holding it, by device
+// and point. It fails after limit.
+func (f *benchFleet) await(value uint16, limit time.Duration) ([][]time.Time, error) {
+	const pollEvery = time.Millisecond
+	seen := make([][]time.Time, len(f.sims))
+	left := 0
+	for d := range f.sims {
+		seen[d] = make([]time.Time, len(f.points[d]))
+		left += len(f.points[d])
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		for d, s := range f.sims {
+			regs, err := s.Get(benchUnit, site.HoldingRegister, 0, len(f.points[d]))
+			if err != nil {
+				return nil, err
+			}
+			now := time.Now()
+			for i, v := range regs {
+				if v == value && seen[d][i].IsZero() {
+					seen[d][i] = now
+					left--
+				}
+			}
+		}
+		if left == 0 {
+			return seen, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d points still not at %d after %s", left, benchPoints, value, limit)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// latest returns the last time in seen.
+func latest(seen [][]time.Time) time.Time {
+	var last time.Time
+	for _, ts := range seen {
+		for _, t := range ts {
+			if t.After(last) {
+				last = t
+			}
+		}
+	}
+	return last
+}
