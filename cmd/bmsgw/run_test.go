@@ -350,3 +350,65 @@ func TestRunDryRun(t *testing.T) {
 	require.Equal(t, 1.0, e.value("gym_mode"), "nothing reached the controller")
 	require.Equal(t, 16.0, e.value("gym_setpoint"))
 }
+
+// externalChange sets the gym setpoint at the "BMS" while the gym is
+// booked, and returns the gateway clock.
+func externalChange(t *testing.T, policy string) (*e2e, control.Clock, func()) {
+	e := newE2E(t)
+	if policy != "" {
+		site := filepath.Join(e.dir, "site.yaml")
+		b, err := os.ReadFile(site)
+		require.NoError(t, err)
+		b = []byte(strings.Replace(string(b), "access: write, min: 14, max: 24}", "access: write, min: 14, max: 24, on_external_change: "+policy+"}", 1))
+		require.NoError(t, os.WriteFile(site, b, 0o644))
+		g, err := config.Load(e.cfg)
+		require.NoError(t, err)
+		e.g = g
+	}
+	e.vacant()
+	clock, stop := e.run(cet("19:00"))
+	e.eventually(5*time.Second, "20 °C for the booking", func() bool { return e.value("gym_setpoint") == 20 })
+	e.until(clock, cet("19:05"))
+	// The caretaker turns the hall up at the BMS.
+	require.NoError(t, e.sim.SetPoint(e.g.Sites[0].Points["gym_setpoint"], 23))
+	return e, clock, stop
+}
+
+// TestRunRespectsAChangeAtTheBMS: by default a value changed by someone
+// else stays until the point's next scheduled change, and is reported.
+func TestRunRespectsAChangeAtTheBMS(t *testing.T) {
+	e, clock, stop := externalChange(t, "")
+	defer stop()
+	e.until(clock, cet("20:30"))
+	require.Equal(t, 23.0, e.value("gym_setpoint"), "respected during the booking")
+	code, out, errOut := bmsgw(t, "status", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `e2e/gym_setpoint\s+20 °C\s+23 °C\s+booking\s+changed at BMS, respected until 21:15`, out)
+
+	// At the next scheduled change (vacant at 21:15) the plan takes over.
+	e.until(clock, cet("21:20"))
+	e.eventually(5*time.Second, "vacant setpoint", func() bool { return e.value("gym_setpoint") == 16 })
+
+	db, err := store.OpenReadOnly(context.Background(), journalFile(e.g))
+	require.NoError(t, err)
+	defer db.Close()
+	es, err := journal.Query(context.Background(), db, journal.Filter{Kinds: []journal.Kind{journal.KindEvent}})
+	require.NoError(t, err)
+	require.Len(t, es, 1)
+	require.Contains(t, es[0].Event.Message, "gym_setpoint changed to 23 °C at the BMS (desired 20 °C); respected until")
+}
+
+// TestRunEnforcesWhereTheMappingSaysSo: on_external_change: enforce
+// writes the desired value back at once.
+func TestRunEnforcesWhereTheMappingSaysSo(t *testing.T) {
+	e, _, stop := externalChange(t, "enforce")
+	defer stop()
+	e.eventually(5*time.Second, "20 °C written back", func() bool { return e.value("gym_setpoint") == 20 })
+	var back int
+	for _, w := range e.writes() {
+		if w.Write.Point == "gym_setpoint" && w.Write.New.Num == 20 && strings.Contains(w.Write.Reason, "enforce after external change") {
+			back++
+		}
+	}
+	require.Equal(t, 1, back, "one write back, journalled with its reason")
+}
