@@ -313,10 +313,17 @@ func (gw *gateway) Reload(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", errReloadChanges, strings.Join(why, "; "))
 	}
 	plans := map[string]control.Plan{}
+	policies := map[string]map[string]control.Policy{}
 	for _, s := range ng.Sites {
 		plans[s.ID] = gw.compile(s)
+		policies[s.ID] = map[string]control.Policy{}
+		for id, p := range s.Points {
+			if p.OnExternalChange != "" {
+				policies[s.ID][id] = control.Policy(p.OnExternalChange)
+			}
+		}
 	}
-	if err := gw.eng.ReplaceSites(ctx, ng.Sites, plans); err != nil {
+	if err := gw.eng.ReplaceSites(ctx, ng.Sites, plans, policies); err != nil {
 		return err
 	}
 	gw.mu.Lock()
@@ -337,9 +344,17 @@ func diffPoints(a, b *site.Site) string {
 	}
 	for id, p := range a.Points {
 		q := b.Points[id]
-		if q == nil || !reflect.DeepEqual(p, q) {
-			return "site " + a.ID + ": point " + id + " changed"
+		if q == nil || !sameWire(p, q) {
+			return "site " + a.ID + ": point " + id + " changed its connection, address or encoding"
 		}
 	}
 	return ""
+}
+
+// sameWire reports whether two versions of a point talk to the device
+// the same way. Limits, labels, access, policy and descriptions may
+// change in place; they only affect what the engine decides.
+func sameWire(p, q *site.Point) bool {
+	return p.Connection == q.Connection && p.Type == q.Type && p.Scale == q.Scale && p.Offset == q.Offset &&
+		reflect.DeepEqual(p.Modbus, q.Modbus) && reflect.DeepEqual(p.OPCUA, q.OPCUA) && p.Writable() == q.Writable()
 }

@@ -314,6 +314,14 @@ func TestRunReload(t *testing.T) {
 	e.eventually(5*time.Second, "comfort after the reload", func() bool { return e.value("gym_mode") == 2 })
 	require.True(t, clock.Now().Before(cet("18:00")), "written because of the new lead, not the old one")
 
+	// Tighter limits apply in place: an override above the new max is refused.
+	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1), "max: 24}", "max: 22}", 1)), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = bmsgw(t, "override", "set", "e2e/gym_setpoint", "23", "--until", "30m", "--reason", "x", "-c", e.cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "outside the point's limits")
+
 	// A new point needs a restart: refused, the running config stays.
 	more := strings.Replace(string(orig), "points:\n", "points:\n  - {id: extra, connection: plc, modbus: {table: coil, address: 9}, type: bool}\n", 1)
 	require.NoError(t, os.WriteFile(site, []byte(more), 0o644))

@@ -883,8 +883,9 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 // reload) with their plans. Points are matched by site and id and keep
 // what the engine knows of them (values read, pending writes, overrides);
 // drivers, connections and subscriptions are untouched. The caller has
-// checked that connections and points did not change.
-func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map[string]Plan) error {
+// checked that connections and the wire side of points (addresses,
+// encodings) did not change; limits, labels and policies may have.
+func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map[string]Plan, policies map[string]map[string]Policy) error {
 	var err error
 	if derr := e.do(ctx, func() {
 		for _, ns := range sites {
@@ -899,6 +900,7 @@ func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map
 				return
 			}
 			ss.rt.Site = ns
+			ss.rt.Policies = policies[ns.ID]
 			ss.plan = plans[ns.ID]
 			for id, p := range ns.Points {
 				ps := e.points[ns.ID+"/"+id]
@@ -908,6 +910,7 @@ func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map
 				delete(e.byPoint, ps.point)
 				ps.point = p
 				e.byPoint[p] = ps
+				ps.policy = Respect
 				if pol := ss.rt.Policies[id]; pol != "" {
 					ps.policy = pol
 				}
