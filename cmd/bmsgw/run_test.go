@@ -29,7 +29,9 @@ sources: [{source: feed}]
 connections:
   - id: plc
     modbus: {url: "URL", poll_interval: 200ms, timeout: 300ms, retries: 0, backoff_min: 100ms, backoff_max: 300ms}
+    heartbeat: {point: watchdog, period: 5m}
 points:
+  - {id: watchdog, connection: plc, modbus: {table: holding_register, address: 9}, type: uint16, access: write}
   - {id: gym_mode, connection: plc, modbus: {table: holding_register, address: 0}, type: uint16, access: write, labels: {economy: 1, comfort: 2}}
   - {id: gym_setpoint, connection: plc, modbus: {table: holding_register, address: 1}, type: int16, scale: 0.1, unit: °C, access: write, min: 14, max: 24}
   - {id: gym_lights, connection: plc, modbus: {table: coil, address: 0}, type: bool, access: write}
@@ -419,4 +421,23 @@ func TestRunEnforcesWhereTheMappingSaysSo(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, back, "one write back, journalled with its reason")
+}
+
+// TestRunHeartbeat: the watchdog register counts up every period, so the
+// controller can tell the gateway is alive.
+func TestRunHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.vacant()
+	clock, stop := e.run(cet("12:00"))
+	defer stop()
+	e.until(clock, cet("12:01"))
+	first := e.value("watchdog")
+	e.until(clock, cet("12:31")) // six periods of 5 minutes
+	n := e.value("watchdog") - first
+	require.GreaterOrEqual(t, n, 5.0, "counter advanced by %g", n)
+	require.LessOrEqual(t, n, 7.0, "counter advanced by %g", n)
+	for _, w := range e.writes() {
+		require.NotEqual(t, "watchdog", w.Write.Point, "heartbeats are not journalled as writes")
+	}
 }
