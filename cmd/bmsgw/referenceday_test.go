@@ -158,4 +158,3 @@ func cetOn(day, hhmm string) time.Time {
 	}
 	return t
 }
-
