@@ -151,7 +151,12 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 				rt.Policies[id] = control.Policy(p.OnExternalChange)
 			}
 		}
+		rt.WriteRates = map[string]float64{}
 		for _, c := range sortedConnections(s) {
+			if c.OPCUA != nil {
+				// Modbus paces per unit inside its adapter.
+				rt.WriteRates[c.ID] = c.OPCUA.WriteRate
+			}
 			if c.Heartbeat != nil {
 				rt.Heartbeats = append(rt.Heartbeats, control.Heartbeat{Connection: c.ID, Point: c.Heartbeat, Period: c.HeartbeatPeriod})
 			}

@@ -209,6 +209,8 @@ type OPCUAConnection struct {
 	TrustOnFirstUse bool `yaml:"trust_on_first_use,omitempty"`
 	// Timeout of one request. Default: 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout,omitempty"`
+	// Most write requests per second to this server (each request may carry many points). Default: 10.
+	WriteRate float64 `yaml:"write_rate,omitempty"`
 	// The client's application URI, which must be in its certificate. Default: the certificate's, else urn:bmsgw:client.
 	ApplicationURI string `yaml:"application_uri,omitempty"`
 	// First wait before reconnecting after a failure; doubles up to backoff_max. Default: 1s.

@@ -78,6 +78,10 @@ type SiteRuntime struct {
 	// Policies by point id; Respect when absent.
 	Policies   map[string]Policy
 	Heartbeats []Heartbeat
+	// WriteRates by connection id: the most write requests per second
+	// the engine sends through that driver (a per-device guard rail for
+	// protocols whose adapter has none of its own). Absent: no limit.
+	WriteRates map[string]float64
 }
 
 // Config holds the engine's dependencies and timings.
@@ -291,13 +295,21 @@ func (e *Engine) Run(ctx context.Context) error {
 			w.points = append(w.points, p)
 		}
 	}
+	rates := map[Driver]float64{}
+	for _, ss := range e.sites {
+		for conn, r := range ss.rt.WriteRates {
+			if d := ss.rt.Drivers[conn]; d != nil && r > 0 {
+				rates[d] = r
+			}
+		}
+	}
 	for _, w := range watches {
 		ch := make(chan []job, 16)
 		e.workers[w.d] = ch
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			e.writer(ctx, w.d, ch)
+			e.writer(ctx, w.d, ch, rates[w.d])
 		}()
 		go func() {
 			defer wg.Done()
@@ -554,7 +566,11 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 // and journals each attempt. Journalling here rather than in the main
 // loop lets the journal group-commit the records of all drivers, and
 // keeps an fsync per write out of the loop that serves every point.
-func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job) {
+func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate float64) {
+	var last time.Time // real time of the last write request
+	pace := time.NewTimer(0)
+	defer pace.Stop()
+	<-pace.C
 	for {
 		var jobs []job
 		select {
@@ -562,6 +578,17 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job) {
 			return
 		case jobs = <-in:
 		}
+		if rate > 0 && !last.IsZero() {
+			if wait := time.Duration(float64(time.Second)/rate) - time.Since(last); wait > 0 {
+				pace.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-pace.C:
+				}
+			}
+		}
+		last = time.Now()
 		errs := make([]error, len(jobs))
 		rb := make([]*Reading, len(jobs))
 		if !e.cfg.DryRun {

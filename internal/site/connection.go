@@ -28,6 +28,7 @@ type OPCUAConnection struct {
 	PrivateKeyFile  string
 	// TrustDir holds trusted server certificates; "" means the gateway's
 	// default under its state directory.
+	WriteRate                               float64
 	ApplicationURI                          string
 	UserCertificateFile, UserPrivateKeyFile string
 	BackoffMin, BackoffMax                  time.Duration
