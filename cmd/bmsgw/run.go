@@ -100,6 +100,10 @@ type gateway struct {
 	mu       sync.Mutex
 	bySource map[string][]booking.Booking
 	statuses map[string]bookings.Status
+	// drivers by site and connection id; every driver ever made, for
+	// closing at exit.
+	drivers map[string]map[string]control.Driver
+	all     []control.Driver
 }
 
 func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock control.Clock, logger *slog.Logger) error {
@@ -125,9 +129,9 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	defer sims.Close()
 
 	gw.eng = control.New(control.Config{Clock: clock, Journal: jr, Logger: logger, DryRun: f.dryRun})
-	var drivers []control.Driver
+	gw.drivers = map[string]map[string]control.Driver{}
 	defer func() {
-		for _, d := range drivers {
+		for _, d := range gw.all {
 			_ = d.Close()
 		}
 	}()
@@ -145,29 +149,9 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 		gw.bySource[s.ID] = src.Cached(from, to).Bookings
 	}
 	for _, s := range g.Sites {
-		rt := control.SiteRuntime{Site: s, Drivers: map[string]control.Driver{}, Policies: map[string]control.Policy{}}
-		for id, p := range s.Points {
-			if p.OnExternalChange != "" {
-				rt.Policies[id] = control.Policy(p.OnExternalChange)
-			}
-		}
-		rt.WriteRates = map[string]float64{}
-		for _, c := range sortedConnections(s) {
-			if c.OPCUA != nil {
-				// Modbus paces per unit inside its adapter.
-				rt.WriteRates[c.ID] = c.OPCUA.WriteRate
-			}
-			if c.Heartbeat != nil {
-				rt.Heartbeats = append(rt.Heartbeats, control.Heartbeat{Connection: c.ID, Point: c.Heartbeat, Period: c.HeartbeatPeriod})
-			}
-		}
-		for id, c := range s.Connections {
-			d, err := newDriver(g.StateDir, s, c, logger.With("site", s.ID, "conn", id))
-			if err != nil {
-				return fmt.Errorf("site %s connection %s: %w", s.ID, id, err)
-			}
-			drivers = append(drivers, d)
-			rt.Drivers[id] = d
+		rt, err := gw.runtime(s, nil)
+		if err != nil {
+			return err
 		}
 		if err := gw.eng.AddSite(rt, gw.compile(s)); err != nil {
 			return err
@@ -194,6 +178,44 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 
 	logger.Info("gateway running", "config", g.File, "sites", len(g.Sites), "sources", len(g.Sources), "dry_run", f.dryRun, "api", g.StateDir+"/"+localapi.SocketName)
 	return gw.eng.Run(ctx)
+}
+
+// runtime builds what the engine runs for a site: drivers (reusing the
+// old site's driver of every connection whose settings are unchanged),
+// policies, heartbeats and write rates.
+func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, error) {
+	rt := control.SiteRuntime{Site: s, Drivers: map[string]control.Driver{}, Policies: map[string]control.Policy{}, WriteRates: map[string]float64{}}
+	for id, p := range s.Points {
+		if p.OnExternalChange != "" {
+			rt.Policies[id] = control.Policy(p.OnExternalChange)
+		}
+	}
+	prev := gw.drivers[s.ID]
+	for _, c := range sortedConnections(s) {
+		var d control.Driver
+		if old != nil {
+			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) {
+				d = prev[c.ID]
+			}
+		}
+		if d == nil {
+			var err error
+			if d, err = newDriver(gw.g.StateDir, s, c, gw.log.With("site", s.ID, "conn", c.ID)); err != nil {
+				return rt, fmt.Errorf("site %s connection %s: %w", s.ID, c.ID, err)
+			}
+			gw.all = append(gw.all, d)
+		}
+		rt.Drivers[c.ID] = d
+		if c.OPCUA != nil {
+			// Modbus paces per unit inside its adapter.
+			rt.WriteRates[c.ID] = c.OPCUA.WriteRate
+		}
+		if c.Heartbeat != nil {
+			rt.Heartbeats = append(rt.Heartbeats, control.Heartbeat{Connection: c.ID, Point: c.Heartbeat, Period: c.HeartbeatPeriod})
+		}
+	}
+	gw.drivers[s.ID] = rt.Drivers
+	return rt, nil
 }
 
 func (gw *gateway) horizon() (time.Time, time.Time) {
@@ -286,80 +308,61 @@ func (gw *gateway) ClearOverride(ctx context.Context, siteID, point, who string)
 	return gw.eng.ClearOverride(ctx, siteID, point, who)
 }
 
-// errReloadChanges is returned when a valid new config changes what the
-// running gateway cannot change in place yet.
-var errReloadChanges = errors.New("the new config is valid but changes connections or points, which needs a restart")
-
 // Reload validates the config file again. A config that does not
 // validate is refused with its errors and the running one stays. A valid
-// one whose connections and points are unchanged replaces the plans
-// (spaces, profiles, schedules, calendars, sources) without touching
-// connections, subscriptions or pending writes.
+// one is applied in place: connections whose settings are unchanged keep
+// their links, subscriptions and pending writes; changed connections get
+// new drivers; points keep what the engine knows of them unless their
+// connection, address or encoding changed. Adding or removing sites, or
+// changing booking sources or the state directory, needs a restart.
 func (gw *gateway) Reload(ctx context.Context) error {
 	ng, err := config.Load(gw.cfgPath)
 	if err != nil {
 		return err
 	}
 	var why []string
-	for _, ns := range ng.Sites {
-		os := gw.g.Site(ns.ID)
-		if os == nil {
-			why = append(why, "site "+ns.ID+" is new")
-			continue
-		}
-		if d := diffPoints(os, ns); d != "" {
-			why = append(why, d)
-		}
-	}
 	if len(ng.Sites) != len(gw.g.Sites) {
 		why = append(why, "the list of sites changed")
+	}
+	for _, ns := range ng.Sites {
+		if gw.g.Site(ns.ID) == nil {
+			why = append(why, "site "+ns.ID+" is new")
+		}
+	}
+	if !reflect.DeepEqual(ng.Sources, gw.g.Sources) || ng.StateDir != gw.g.StateDir {
+		why = append(why, "booking sources or the state directory changed")
 	}
 	if len(why) > 0 {
 		return fmt.Errorf("%w: %s", errReloadChanges, strings.Join(why, "; "))
 	}
-	plans := map[string]control.Plan{}
-	policies := map[string]map[string]control.Policy{}
-	for _, s := range ng.Sites {
-		plans[s.ID] = gw.compile(s)
-		policies[s.ID] = map[string]control.Policy{}
-		for id, p := range s.Points {
-			if p.OnExternalChange != "" {
-				policies[s.ID][id] = control.Policy(p.OnExternalChange)
-			}
-		}
-	}
-	if err := gw.eng.ReplaceSites(ctx, ng.Sites, plans, policies); err != nil {
-		return err
-	}
 	gw.mu.Lock()
+	old := gw.g
 	gw.g = ng
 	gw.mu.Unlock()
-	gw.log.Info("config reloaded", "config", ng.File)
+	var rts []control.SiteRuntime
+	plans := map[string]control.Plan{}
+	for _, s := range ng.Sites {
+		rt, err := gw.runtime(s, old.Site(s.ID))
+		if err != nil {
+			gw.mu.Lock()
+			gw.g = old
+			gw.mu.Unlock()
+			return err
+		}
+		rts = append(rts, rt)
+		plans[s.ID] = gw.compile(s)
+	}
+	unused, err := gw.eng.ApplySites(ctx, rts, plans)
+	if err != nil {
+		return err
+	}
+	for _, d := range unused {
+		_ = d.Close()
+	}
+	gw.log.Info("config reloaded", "config", ng.File, "drivers_replaced", len(unused))
 	return nil
 }
 
-// diffPoints says what differs between two versions of a site in what
-// only a restart can change: connections and points.
-func diffPoints(a, b *site.Site) string {
-	if !reflect.DeepEqual(a.Connections, b.Connections) {
-		return "site " + a.ID + ": connections changed"
-	}
-	if len(a.Points) != len(b.Points) {
-		return "site " + a.ID + ": points added or removed"
-	}
-	for id, p := range a.Points {
-		q := b.Points[id]
-		if q == nil || !sameWire(p, q) {
-			return "site " + a.ID + ": point " + id + " changed its connection, address or encoding"
-		}
-	}
-	return ""
-}
-
-// sameWire reports whether two versions of a point talk to the device
-// the same way. Limits, labels, access, policy and descriptions may
-// change in place; they only affect what the engine decides.
-func sameWire(p, q *site.Point) bool {
-	return p.Connection == q.Connection && p.Type == q.Type && p.Scale == q.Scale && p.Offset == q.Offset &&
-		reflect.DeepEqual(p.Modbus, q.Modbus) && reflect.DeepEqual(p.OPCUA, q.OPCUA) && p.Writable() == q.Writable()
-}
+// errReloadChanges is returned when a valid new config changes what only
+// a restart can change.
+var errReloadChanges = errors.New("the new config is valid but needs a restart")

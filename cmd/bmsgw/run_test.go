@@ -18,6 +18,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -297,11 +298,11 @@ func TestRunReload(t *testing.T) {
 	e.vacant()
 	clock, stop := e.run(cet("17:40"))
 	defer stop()
-	site := filepath.Join(e.dir, "site.yaml")
-	orig, err := os.ReadFile(site)
+	sitePath := filepath.Join(e.dir, "site.yaml")
+	orig, err := os.ReadFile(sitePath)
 	require.NoError(t, err)
 
-	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 1 hour", 1)), 0o644))
+	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 1 hour", 1)), 0o644))
 	code, _, errOut := bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, `site.yaml:`)
@@ -309,7 +310,7 @@ func TestRunReload(t *testing.T) {
 
 	// Two hours of pre-heating instead of one: comfort from 17:00, which
 	// is already past, so the gateway writes it at once.
-	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1)), 0o644))
+	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1)), 0o644))
 	code, out, errOut := bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "reloaded")
@@ -317,16 +318,44 @@ func TestRunReload(t *testing.T) {
 	require.True(t, clock.Now().Before(cet("18:00")), "written because of the new lead, not the old one")
 
 	// Tighter limits apply in place: an override above the new max is refused.
-	require.NoError(t, os.WriteFile(site, []byte(strings.Replace(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1), "max: 24}", "max: 22}", 1)), 0o644))
+	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1), "max: 24}", "max: 22}", 1)), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	code, _, errOut = bmsgw(t, "override", "set", "e2e/gym_setpoint", "23", "--until", "30m", "--reason", "x", "-c", e.cfg)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "outside the point's limits")
 
-	// A new point needs a restart: refused, the running config stays.
-	more := strings.Replace(string(orig), "points:\n", "points:\n  - {id: extra, connection: plc, modbus: {table: coil, address: 9}, type: bool}\n", 1)
-	require.NoError(t, os.WriteFile(site, []byte(more), 0o644))
+	// A new point is added in place.
+	more := strings.Replace(strings.Replace(string(orig), "lead: 1h", "lead: 2h", 1), "points:\n  - {id: watchdog", "points:\n  - {id: aisle, connection: plc, modbus: {table: coil, address: 5}, type: bool, access: write}\n  - {id: watchdog", 1)
+	more = strings.Replace(more, "      - {point: gym_lights,", "      - {point: aisle, occupied: true, vacant: false}\n      - {point: gym_lights,", 1)
+	require.NoError(t, os.WriteFile(sitePath, []byte(more), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	aisle := &site.Point{ID: "aisle", Type: site.TypeBool, Scale: 1, Modbus: &site.ModbusAddress{Table: site.Coil, Address: 5, Bit: -1, UnitID: 1}}
+	e.eventually(5*time.Second, "the new point written", func() bool {
+		v, err := e.sim.PointValue(aisle)
+		return err == nil && v == 1
+	})
+
+	// The controller moves to another address: a new link, and every
+	// point is brought right on it; the old simulator gets nothing more.
+	moved, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, moved.Start())
+	defer moved.Close()
+	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(more, e.sim.URL(), moved.URL(), 1)), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(5*time.Second, "points written on the new link", func() bool {
+		v, err := moved.PointValue(e.g.Sites[0].Points["gym_mode"])
+		return err == nil && v == 2
+	})
+
+	// Sites cannot be added in place: refused, the running config stays.
+	cfgText, err := os.ReadFile(e.cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "site2.yaml"), []byte(strings.Replace(more, "id: e2e", "id: e2e-two", 1)), 0o644))
+	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(cfgText), "sites: [site.yaml]", "sites: [site.yaml, site2.yaml]", 1)), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "needs a restart")
@@ -366,11 +395,11 @@ func TestRunDryRun(t *testing.T) {
 func externalChange(t *testing.T, policy string) (*e2e, control.Clock, func()) {
 	e := newE2E(t)
 	if policy != "" {
-		site := filepath.Join(e.dir, "site.yaml")
-		b, err := os.ReadFile(site)
+		sitePath := filepath.Join(e.dir, "site.yaml")
+		b, err := os.ReadFile(sitePath)
 		require.NoError(t, err)
 		b = []byte(strings.Replace(string(b), "access: write, min: 14, max: 24}", "access: write, min: 14, max: 24, on_external_change: "+policy+"}", 1))
-		require.NoError(t, os.WriteFile(site, b, 0o644))
+		require.NoError(t, os.WriteFile(sitePath, b, 0o644))
 		g, err := config.Load(e.cfg)
 		require.NoError(t, err)
 		e.g = g

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -122,7 +123,27 @@ type Engine struct {
 	overrides   map[*pointState]*Override
 	devices     map[string]DeviceState // by "site/connection/device"
 	workers     map[Driver]chan []job
+	stops       map[Driver][]context.CancelFunc // writer, watcher
+	spawn       func(func(context.Context)) context.CancelFunc
 	started     bool
+}
+
+// startDriver starts the writer and the watcher of a driver.
+func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64) {
+	ch := make(chan []job, 16)
+	e.workers[d] = ch
+	e.stops[d] = []context.CancelFunc{
+		e.spawn(func(ctx context.Context) { e.writer(ctx, d, ch, rate) }),
+		e.watch(d, points),
+	}
+}
+
+func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
+	return e.spawn(func(ctx context.Context) {
+		if err := d.Watch(ctx, points, e.readings); err != nil && ctx.Err() == nil {
+			e.log.Error("watch stopped", "err", err)
+		}
+	})
 }
 
 type siteState struct {
@@ -212,6 +233,7 @@ func New(cfg Config) *Engine {
 		overrides: map[*pointState]*Override{},
 		devices:   map[string]DeviceState{},
 		workers:   map[Driver]chan []job{},
+		stops:     map[Driver][]context.CancelFunc{},
 	}
 }
 
@@ -303,20 +325,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// spawn runs a goroutine owned by Run (it waits for it) with a context
+	// of its own, so that a reload can stop one driver's goroutines. It
+	// holds Run's context; it is only called from the Run goroutine.
+	e.spawn = func(f func(context.Context)) context.CancelFunc {
+		cctx, ccancel := context.WithCancel(ctx)
+		wg.Go(func() { f(cctx) })
+		return ccancel
+	}
 	for _, w := range watches {
-		ch := make(chan []job, 16)
-		e.workers[w.d] = ch
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			e.writer(ctx, w.d, ch, rates[w.d])
-		}()
-		go func() {
-			defer wg.Done()
-			if err := w.d.Watch(ctx, w.points, e.readings); err != nil && ctx.Err() == nil {
-				e.log.Error("watch stopped", "err", err)
-			}
-		}()
+		e.startDriver(w.d, w.points, rates[w.d])
 	}
 
 	now := e.cfg.Clock.Now()
@@ -662,6 +680,9 @@ func (e *Engine) backoff(attempts int) time.Duration {
 func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	j := res.job
 	ps := j.ps
+	if e.points[ps.key] != ps {
+		return // the point was replaced by a reload while its write ran
+	}
 	ps.pending = false
 	err := res.err
 	if r := res.readback; r != nil && r.Err == nil {
@@ -906,47 +927,139 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 	})
 }
 
-// ReplaceSites swaps in new versions of the running sites (after a config
-// reload) with their plans. Points are matched by site and id and keep
-// what the engine knows of them (values read, pending writes, overrides);
-// drivers, connections and subscriptions are untouched. The caller has
-// checked that connections and the wire side of points (addresses,
-// encodings) did not change; limits, labels and policies may have.
-func (e *Engine) ReplaceSites(ctx context.Context, sites []*site.Site, plans map[string]Plan, policies map[string]map[string]Policy) error {
+// ApplySites swaps in new versions of the running sites after a reload,
+// with drivers: a connection whose settings did not change keeps its
+// driver object (so its link, subscriptions and pending writes go on),
+// and only the points whose connection, address or encoding changed
+// start afresh. Drivers no longer used are stopped; the caller closes
+// them after ApplySites returns. Sites cannot be added or removed.
+func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[string]Plan) ([]Driver, error) {
+	var unused []Driver
 	var err error
-	if derr := e.do(ctx, func() {
-		for _, ns := range sites {
-			var ss *siteState
-			for _, s := range e.sites {
-				if s.rt.Site.ID == ns.ID {
-					ss = s
-				}
-			}
-			if ss == nil {
-				err = fmt.Errorf("replace sites: site %s is not running", ns.ID)
+	derr := e.do(ctx, func() {
+		if len(rts) != len(e.sites) {
+			err = errors.New("apply sites: sites were added or removed")
+			return
+		}
+		byID := map[string]*siteState{}
+		for _, ss := range e.sites {
+			byID[ss.rt.Site.ID] = ss
+		}
+		for _, rt := range rts {
+			if byID[rt.Site.ID] == nil {
+				err = fmt.Errorf("apply sites: site %s is not running", rt.Site.ID)
 				return
 			}
-			ss.rt.Site = ns
-			ss.rt.Policies = policies[ns.ID]
-			ss.plan = plans[ns.ID]
-			for id, p := range ns.Points {
-				ps := e.points[ns.ID+"/"+id]
-				if ps == nil {
+		}
+		oldDrivers := map[Driver]bool{}
+		oldPoints := map[Driver][]*site.Point{}
+		for _, ss := range e.sites {
+			for _, d := range ss.rt.Drivers {
+				oldDrivers[d] = true
+			}
+			for _, id := range sortedPointIDs(ss.rt.Site) {
+				p := ss.rt.Site.Points[id]
+				if d := ss.rt.Drivers[p.Connection]; d != nil {
+					oldPoints[d] = append(oldPoints[d], p)
+				}
+			}
+		}
+		newPoints := map[Driver][]*site.Point{}
+		rates := map[Driver]float64{}
+		keep := map[string]bool{}
+		for _, rt := range rts {
+			ss := byID[rt.Site.ID]
+			ss.rt, ss.plan = rt, plans[rt.Site.ID]
+			for conn, r := range rt.WriteRates {
+				if d := rt.Drivers[conn]; d != nil && r > 0 {
+					rates[d] = r
+				}
+			}
+			for _, id := range sortedPointIDs(rt.Site) {
+				p := rt.Site.Points[id]
+				d := rt.Drivers[p.Connection]
+				if d == nil {
 					continue
 				}
-				delete(e.byPoint, ps.point)
-				ps.point = p
-				e.byPoint[p] = ps
-				ps.policy = Respect
-				if pol := ss.rt.Policies[id]; pol != "" {
-					ps.policy = pol
+				newPoints[d] = append(newPoints[d], p)
+				if !p.Writable() {
+					continue
 				}
+				key := rt.Site.ID + "/" + id
+				keep[key] = true
+				pol := rt.Policies[id]
+				if pol == "" {
+					pol = Respect
+				}
+				ps := e.points[key]
+				if ps != nil && ps.driver == d && SameWire(ps.point, p) {
+					delete(e.byPoint, ps.point)
+					ps.point, ps.site, ps.policy = p, ss, pol
+				} else {
+					if ps != nil {
+						delete(e.byPoint, ps.point)
+						delete(e.overrides, ps)
+						delete(e.dirty, ps)
+					}
+					ps = &pointState{key: key, site: ss, point: p, driver: d, conn: p.Connection, policy: pol}
+					e.points[key] = ps
+				}
+				e.byPoint[p] = ps
 				e.dirty[ps] = true
 			}
 		}
+		for key, ps := range e.points {
+			if !keep[key] {
+				delete(e.points, key)
+				delete(e.byPoint, ps.point)
+				delete(e.overrides, ps)
+				delete(e.dirty, ps)
+			}
+		}
+		for d := range oldDrivers {
+			if _, used := newPoints[d]; !used {
+				for _, stop := range e.stops[d] {
+					stop()
+				}
+				delete(e.stops, d)
+				delete(e.workers, d)
+				unused = append(unused, d)
+			}
+		}
+		for d, pts := range newPoints {
+			switch {
+			case !oldDrivers[d]:
+				e.startDriver(d, pts, rates[d])
+			case !samePoints(oldPoints[d], pts):
+				// Same link, other points: only the watch is renewed.
+				e.stops[d][1]()
+				e.stops[d][1] = e.watch(d, pts)
+			}
+		}
 		e.rebuildTransitions(e.cfg.Clock.Now())
-	}); derr != nil {
-		return derr
+	})
+	if derr != nil {
+		return nil, derr
 	}
-	return err
+	return unused, err
+}
+
+func samePoints(a, b []*site.Point) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !SameWire(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SameWire reports whether two versions of a point talk to the device the
+// same way: connection, address, data type and encoding. Limits, labels,
+// access, policy and descriptions may differ.
+func SameWire(p, q *site.Point) bool {
+	return p.Connection == q.Connection && p.Type == q.Type && p.Scale == q.Scale && p.Offset == q.Offset &&
+		reflect.DeepEqual(p.Modbus, q.Modbus) && reflect.DeepEqual(p.OPCUA, q.OPCUA)
 }
