@@ -30,6 +30,9 @@ const (
 	horizonBack  = 24 * time.Hour
 	horizonAhead = 8 * 24 * time.Hour
 	rollEvery    = time.Hour
+	// defaultOPCUAWriteRate is the write requests per second sent to an
+	// OPC UA server when its connection does not say (write_rate).
+	defaultOPCUAWriteRate = 10
 )
 
 type runFlags struct {
@@ -209,6 +212,9 @@ func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, e
 		if c.OPCUA != nil {
 			// Modbus paces per unit inside its adapter.
 			rt.WriteRates[c.ID] = c.OPCUA.WriteRate
+			if rt.WriteRates[c.ID] == 0 {
+				rt.WriteRates[c.ID] = defaultOPCUAWriteRate
+			}
 		}
 		if c.Heartbeat != nil {
 			rt.Heartbeats = append(rt.Heartbeats, control.Heartbeat{Connection: c.ID, Point: c.Heartbeat, Period: c.HeartbeatPeriod})

@@ -186,10 +186,7 @@ func (b *siteBuild) connections() {
 			sc.OPCUA.TrustOnFirstUse, sc.OPCUA.RequestTimeout, sc.OPCUA.PublishingInterval, sc.OPCUA.StaleAfter = o.TrustOnFirstUse, o.RequestTimeout, o.PublishingInterval, o.StaleAfter
 			sc.OPCUA.ApplicationURI, sc.OPCUA.UserCertificateFile, sc.OPCUA.UserPrivateKeyFile = o.ApplicationURI, o.UserCertificateFile, o.UserPrivateKeyFile
 			sc.OPCUA.BackoffMin, sc.OPCUA.BackoffMax = o.BackoffMin, o.BackoffMax
-			sc.OPCUA.WriteRate = o.WriteRate
-			if sc.OPCUA.WriteRate == 0 {
-				sc.OPCUA.WriteRate = 10
-			}
+			sc.OPCUA.WriteRate = o.WriteRate // 0: the gateway's default
 			if b.pos.Has(o, "write_rate") && o.WriteRate <= 0 {
 				b.errs.add(b.pos.Key(o, "write_rate"), "connection %q write_rate must be positive (write requests per second)", c.ID)
 			}

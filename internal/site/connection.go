@@ -28,7 +28,7 @@ type OPCUAConnection struct {
 	PrivateKeyFile  string
 	// TrustDir holds trusted server certificates; "" means the gateway's
 	// default under its state directory.
-	WriteRate                               float64
+	WriteRate                               float64 // requests per second; 0: default
 	ApplicationURI                          string
 	UserCertificateFile, UserPrivateKeyFile string
 	BackoffMin, BackoffMax                  time.Duration
