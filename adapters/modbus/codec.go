@@ -168,7 +168,7 @@ func encodeRegisters(p *site.Point, v float64) ([]uint16, error) {
 	case site.TypeFloat64:
 		b = binary.BigEndian.AppendUint64(nil, math.Float64bits(raw))
 	default:
-		lo, hi := intRange(p.Type)
+		lo, hi := p.Type.Range()
 		r := math.Round(raw)
 		// Scaling leaves rounding noise (21.5/0.1 = 214.99999999999997);
 		// anything more is a value between two raw steps.
@@ -190,19 +190,6 @@ func encodeRegisters(p *site.Point, v float64) ([]uint16, error) {
 		}
 	}
 	return order(p, b), nil
-}
-
-func intRange(t site.DataType) (lo, hi float64) {
-	switch t {
-	case site.TypeInt16:
-		return math.MinInt16, math.MaxInt16
-	case site.TypeUint16:
-		return 0, math.MaxUint16
-	case site.TypeInt32:
-		return math.MinInt32, math.MaxInt32
-	default:
-		return 0, math.MaxUint32
-	}
 }
 
 // encodeBool returns the bit a bool point is written with.

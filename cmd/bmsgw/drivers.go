@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +70,7 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 	}
 	if g.Simulate.Devices {
 		for _, s := range g.Sites {
-			for _, c := range sortedConnections(s) {
+			for _, c := range s.SortedConnections() {
 				switch {
 				case c.Modbus != nil:
 					if !strings.HasPrefix(c.Modbus.URL, "tcp://") {
@@ -131,19 +130,6 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 		logger.Info("simulated booking system started", "url", "http://"+addr+"/", "bookings", len(bookingsim.Evening))
 	}
 	return sims, nil
-}
-
-func sortedConnections(s *site.Site) []*site.Connection {
-	ids := make([]string, 0, len(s.Connections))
-	for id := range s.Connections {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := make([]*site.Connection, len(ids))
-	for i, id := range ids {
-		out[i] = s.Connections[id]
-	}
-	return out
 }
 
 // loopbackURL refuses simulator addresses off the loopback interface:

@@ -57,7 +57,7 @@ func startOPCUASim(ctx context.Context, s *site.Site, c *site.Connection, logger
 		return nil, err
 	}
 	var points []*site.Point
-	for _, id := range sortedPointIDs(s) {
+	for _, id := range s.PointIDs() {
 		if p := s.Points[id]; p.Connection == c.ID {
 			points = append(points, p)
 		}

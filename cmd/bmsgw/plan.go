@@ -280,7 +280,7 @@ func planRequests(stdout, stderr io.Writer, sites []*site.Site) int {
 	fmt.Fprintln(tw, "SITE\tCONNECTION\tUNIT\tFUNCTION\tADDRESSES\tCOUNT\tPOINTS")
 	total, points := 0, 0
 	for _, s := range sites {
-		for _, c := range sortedConnections(s) {
+		for _, c := range s.SortedConnections() {
 			if c.Modbus == nil {
 				continue
 			}
@@ -290,7 +290,7 @@ func planRequests(stdout, stderr io.Writer, sites []*site.Site) int {
 				return 1
 			}
 			var pts []*site.Point
-			for _, id := range sortedPointIDs(s) {
+			for _, id := range s.PointIDs() {
 				if p := s.Points[id]; p.Connection == c.ID {
 					pts = append(pts, p)
 				}
@@ -308,13 +308,4 @@ func planRequests(stdout, stderr io.Writer, sites []*site.Site) int {
 	}
 	fmt.Fprintf(stdout, "%d requests read %d Modbus points\n", total, points)
 	return 0
-}
-
-func sortedPointIDs(s *site.Site) []string {
-	ids := make([]string, 0, len(s.Points))
-	for id := range s.Points {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

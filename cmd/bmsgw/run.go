@@ -194,7 +194,7 @@ func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, e
 		}
 	}
 	prev := gw.drivers[s.ID]
-	for _, c := range sortedConnections(s) {
+	for _, c := range s.SortedConnections() {
 		var d control.Driver
 		if old != nil {
 			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) {

@@ -214,16 +214,21 @@ func TestRunCatchesUpAfterOutage(t *testing.T) {
 	require.NoError(t, e.sim.Start())
 	e.eventually(5*time.Second, "lights off after the outage", func() bool { return e.value("gym_lights") == 0 })
 
+	// The write lands on the device before it is read back and journalled.
 	var failed, ok int
-	for _, w := range e.writes() {
-		if w.Write.Point == "gym_lights" && w.Write.New.Num == 0 {
-			if w.Write.OK() {
-				ok++
-			} else {
-				failed++
+	e.eventually(5*time.Second, "the successful write journalled", func() bool {
+		failed, ok = 0, 0
+		for _, w := range e.writes() {
+			if w.Write.Point == "gym_lights" && w.Write.New.Num == 0 {
+				if w.Write.OK() {
+					ok++
+				} else {
+					failed++
+				}
 			}
 		}
-	}
+		return ok > 0
+	})
 	require.Positive(t, failed, "the attempts during the outage are journalled as failed")
 	require.Equal(t, 1, ok, "one successful write once the device was back")
 }
@@ -443,12 +448,17 @@ func TestRunEnforcesWhereTheMappingSaysSo(t *testing.T) {
 	e, _, stop := externalChange(t, "enforce")
 	defer stop()
 	e.eventually(5*time.Second, "20 °C written back", func() bool { return e.value("gym_setpoint") == 20 })
+	// The write lands on the device before it is read back and journalled.
 	var back int
-	for _, w := range e.writes() {
-		if w.Write.Point == "gym_setpoint" && w.Write.New.Num == 20 && strings.Contains(w.Write.Reason, "enforce after external change") {
-			back++
+	e.eventually(5*time.Second, "the write back journalled", func() bool {
+		back = 0
+		for _, w := range e.writes() {
+			if w.Write.Point == "gym_setpoint" && w.Write.New.Num == 20 && strings.Contains(w.Write.Reason, "enforce after external change") {
+				back++
+			}
 		}
-	}
+		return back > 0
+	})
 	require.Equal(t, 1, back, "one write back, journalled with its reason")
 }
 

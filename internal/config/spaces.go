@@ -181,7 +181,7 @@ func (b *siteBuild) value(pt *site.Point, s *Scalar, at Pos) (site.Value, bool) 
 		return site.Value{}, false
 	}
 	raw := (v - pt.Offset) / pt.Scale
-	lo, hi := typeRange(pt.Type)
+	lo, hi := pt.Type.Range()
 	if raw < lo || raw > hi {
 		b.errs.add(at, "%g does not fit point %q: the raw value %g is outside the range of %s", v, pt.ID, raw, pt.Type)
 		return site.Value{}, false
@@ -191,22 +191,6 @@ func (b *siteBuild) value(pt *site.Point, s *Scalar, at Pos) (site.Value, bool) 
 		return site.Value{}, false
 	}
 	return site.Value{Num: v}, true
-}
-
-func typeRange(t site.DataType) (float64, float64) {
-	switch t {
-	case site.TypeInt16:
-		return math.MinInt16, math.MaxInt16
-	case site.TypeUint16:
-		return 0, math.MaxUint16
-	case site.TypeInt32:
-		return math.MinInt32, math.MaxInt32
-	case site.TypeUint32:
-		return 0, math.MaxUint32
-	case site.TypeFloat32:
-		return -math.MaxFloat32, math.MaxFloat32
-	}
-	return -math.MaxFloat64, math.MaxFloat64
 }
 
 func limits(pt *site.Point) string {

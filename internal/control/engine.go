@@ -112,11 +112,12 @@ type Engine struct {
 
 	cmds     chan func()
 	results  chan writeResult
-	readings chan Reading
+	readings chan tagged
 
 	// Fields below are owned by the Run goroutine.
 	points      map[string]*pointState // by "site/point"
 	byPoint     map[*site.Point]*pointState
+	byDriver    map[Driver]map[string]*pointState // by driver and point id
 	transitions []transition
 	cursor      int
 	dirty       map[*pointState]bool
@@ -138,12 +139,53 @@ func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64) {
 	}
 }
 
+// tagged is a reading with the driver that read it: point ids are unique
+// within a site, not across sites.
+type tagged struct {
+	d Driver
+	r Reading
+}
+
 func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	return e.spawn(func(ctx context.Context) {
-		if err := d.Watch(ctx, points, e.readings); err != nil && ctx.Err() == nil {
+		out := make(chan Reading, 64)
+		done := make(chan struct{})
+		go func() { // owned: the watch waits for it below
+			defer close(done)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case r := <-out:
+					select {
+					case e.readings <- tagged{d, r}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+		if err := d.Watch(ctx, points, out); err != nil && ctx.Err() == nil {
 			e.log.Error("watch stopped", "err", err)
 		}
+		<-done
 	})
+}
+
+// index rebuilds the lookups of point states by model point and by
+// driver and point id.
+func (e *Engine) index() {
+	clear(e.byPoint)
+	clear(e.byDriver)
+	for _, ps := range e.points {
+		e.byPoint[ps.point] = ps
+		m := e.byDriver[ps.driver]
+		if m == nil {
+			m = map[string]*pointState{}
+			e.byDriver[ps.driver] = m
+		}
+		m[ps.point.ID] = ps
+	}
 }
 
 type siteState struct {
@@ -161,12 +203,7 @@ type pointState struct {
 	site   *siteState
 	point  *site.Point
 	driver Driver
-	conn   string
 	policy Policy
-
-	desired     schedule.Change
-	desiredOK   bool
-	desiredFrom Source
 
 	actual    float64
 	actualOK  bool
@@ -226,9 +263,10 @@ func New(cfg Config) *Engine {
 		cfg: cfg, log: cfg.Logger,
 		cmds:      make(chan func()),
 		results:   make(chan writeResult, 64),
-		readings:  make(chan Reading, 1024),
+		readings:  make(chan tagged, 1024),
 		points:    map[string]*pointState{},
 		byPoint:   map[*site.Point]*pointState{},
+		byDriver:  map[Driver]map[string]*pointState{},
 		dirty:     map[*pointState]bool{},
 		overrides: map[*pointState]*Override{},
 		devices:   map[string]DeviceState{},
@@ -262,10 +300,10 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		if pol == "" {
 			pol = Respect
 		}
-		ps := &pointState{key: rt.Site.ID + "/" + id, site: ss, point: p, driver: d, conn: p.Connection, policy: pol}
+		ps := &pointState{key: rt.Site.ID + "/" + id, site: ss, point: p, driver: d, policy: pol}
 		e.points[ps.key] = ps
-		e.byPoint[p] = ps
 	}
+	e.index()
 	return nil
 }
 
@@ -302,7 +340,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	var watches []*watch
 	byDriver := map[Driver]*watch{}
 	for _, ss := range e.sites {
-		for _, id := range sortedPointIDs(ss.rt.Site) {
+		for _, id := range ss.rt.Site.PointIDs() {
 			p := ss.rt.Site.Points[id]
 			d := ss.rt.Drivers[p.Connection]
 			if d == nil {
@@ -387,13 +425,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timer.C():
 		case f := <-e.cmds:
 			f()
-		case r := <-e.readings:
-			e.readingFromAny(r, e.cfg.Clock.Now())
+		case t := <-e.readings:
+			e.reading(t.r, e.cfg.Clock.Now(), t.d)
 		drain:
 			for range 1023 {
 				select {
-				case r := <-e.readings:
-					e.readingFromAny(r, e.cfg.Clock.Now())
+				case t := <-e.readings:
+					e.reading(t.r, e.cfg.Clock.Now(), t.d)
 				default:
 					break drain
 				}
@@ -404,15 +442,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.health(ctx, e.cfg.Clock.Now())
 		}
 	}
-}
-
-func sortedPointIDs(s *site.Site) []string {
-	ids := make([]string, 0, len(s.Points))
-	for id := range s.Points {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // rebuildTransitions collects every future change of every point in time
@@ -467,7 +496,9 @@ func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.
 		}
 	}
 	for ps := range e.dirty {
-		if !ps.retryAt.IsZero() && ps.retryAt.Before(wake) {
+		// A pending write wakes the loop with its result; waking for its
+		// (past) retry time as well would spin the loop until it lands.
+		if !ps.pending && !ps.retryAt.IsZero() && ps.retryAt.Before(wake) {
 			wake = ps.retryAt
 		}
 	}
@@ -516,7 +547,6 @@ func (e *Engine) desired(ps *pointState, now time.Time) (float64, Source, string
 			reason = "vacant after " + strings.Join(rs, "; ")
 		}
 	}
-	ps.desired, ps.desiredOK = ch, true
 	return ch.Value.Num, src, reason, true
 }
 
@@ -547,9 +577,6 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 		want, src, reason, ok := e.desired(ps, now)
 		if !ok {
 			continue
-		}
-		if src != ps.desiredFrom {
-			ps.desiredFrom = src
 		}
 		if ps.actualOK && same(ps.point, ps.actual, want) {
 			ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
@@ -707,23 +734,9 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	ps.writtenAt = time.Now()
 }
 
-func (e *Engine) readingFromAny(r Reading, now time.Time) {
-	for _, ss := range e.sites {
-		if p := ss.rt.Site.Points[r.Point]; p != nil {
-			e.reading(r, now, ss.rt.Drivers[p.Connection])
-		}
-	}
-}
-
 // reading takes a value read from a device.
 func (e *Engine) reading(r Reading, now time.Time, from Driver) {
-	var ps *pointState
-	for _, ss := range e.sites {
-		if p := ss.rt.Site.Points[r.Point]; p != nil && ss.rt.Drivers[p.Connection] == from {
-			ps = e.byPoint[p]
-			break
-		}
-	}
+	ps := e.byDriver[from][r.Point]
 	if ps == nil {
 		return // read-only point: events come later
 	}
@@ -957,7 +970,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 			for _, d := range ss.rt.Drivers {
 				oldDrivers[d] = true
 			}
-			for _, id := range sortedPointIDs(ss.rt.Site) {
+			for _, id := range ss.rt.Site.PointIDs() {
 				p := ss.rt.Site.Points[id]
 				if d := ss.rt.Drivers[p.Connection]; d != nil {
 					oldPoints[d] = append(oldPoints[d], p)
@@ -975,7 +988,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 					rates[d] = r
 				}
 			}
-			for _, id := range sortedPointIDs(rt.Site) {
+			for _, id := range rt.Site.PointIDs() {
 				p := rt.Site.Points[id]
 				d := rt.Drivers[p.Connection]
 				if d == nil {
@@ -993,25 +1006,21 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				}
 				ps := e.points[key]
 				if ps != nil && ps.driver == d && SameWire(ps.point, p) {
-					delete(e.byPoint, ps.point)
 					ps.point, ps.site, ps.policy = p, ss, pol
 				} else {
 					if ps != nil {
-						delete(e.byPoint, ps.point)
 						delete(e.overrides, ps)
 						delete(e.dirty, ps)
 					}
-					ps = &pointState{key: key, site: ss, point: p, driver: d, conn: p.Connection, policy: pol}
+					ps = &pointState{key: key, site: ss, point: p, driver: d, policy: pol}
 					e.points[key] = ps
 				}
-				e.byPoint[p] = ps
 				e.dirty[ps] = true
 			}
 		}
 		for key, ps := range e.points {
 			if !keep[key] {
 				delete(e.points, key)
-				delete(e.byPoint, ps.point)
 				delete(e.overrides, ps)
 				delete(e.dirty, ps)
 			}
@@ -1036,6 +1045,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				e.stops[d][1] = e.watch(d, pts)
 			}
 		}
+		e.index()
 		e.rebuildTransitions(e.cfg.Clock.Now())
 	})
 	if derr != nil {

@@ -6,6 +6,7 @@ package site
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -39,6 +40,30 @@ type SourceRef struct {
 	// Precedence orders sources when their bookings of one resource
 	// overlap: the higher precedence wins and the conflict is reported.
 	Precedence int
+}
+
+// PointIDs returns the ids of the site's points, sorted.
+func (s *Site) PointIDs() []string {
+	ids := make([]string, 0, len(s.Points))
+	for id := range s.Points {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// SortedConnections returns the site's connections sorted by id.
+func (s *Site) SortedConnections() []*Connection {
+	ids := make([]string, 0, len(s.Connections))
+	for id := range s.Connections {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*Connection, len(ids))
+	for i, id := range ids {
+		out[i] = s.Connections[id]
+	}
+	return out
 }
 
 // Space looks up a space by id, or nil.

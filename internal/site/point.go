@@ -1,6 +1,7 @@
 package site
 
 import (
+	"math"
 	"strconv"
 )
 
@@ -80,6 +81,25 @@ const (
 	TypeFloat32 DataType = "float32"
 	TypeFloat64 DataType = "float64"
 )
+
+// Range is the lowest and highest raw value the type can hold.
+func (t DataType) Range() (lo, hi float64) {
+	switch t {
+	case TypeBool:
+		return 0, 1
+	case TypeInt16:
+		return math.MinInt16, math.MaxInt16
+	case TypeUint16:
+		return 0, math.MaxUint16
+	case TypeInt32:
+		return math.MinInt32, math.MaxInt32
+	case TypeUint32:
+		return 0, math.MaxUint32
+	case TypeFloat32:
+		return -math.MaxFloat32, math.MaxFloat32
+	}
+	return -math.MaxFloat64, math.MaxFloat64
+}
 
 // Registers is the number of 16-bit Modbus registers the type occupies.
 func (t DataType) Registers() int {
