@@ -100,6 +100,10 @@ type Config struct {
 	Resync time.Duration
 	// HealthEvery is how often device states are collected. Default 2s.
 	HealthEvery time.Duration
+	// Observe, if set, receives every reading of every point (read-only
+	// ones too) with the id of its site, on the engine's goroutine: it
+	// must not block. The door, alarm and occupancy logic listens here.
+	Observe func(site string, r Reading)
 }
 
 // Engine is the level-triggered reconciler. Create it with New, add sites
@@ -118,6 +122,7 @@ type Engine struct {
 	points      map[string]*pointState // by "site/point"
 	byPoint     map[*site.Point]*pointState
 	byDriver    map[Driver]map[string]*pointState // by driver and point id
+	driverSite  map[Driver]string
 	transitions []transition
 	cursor      int
 	dirty       map[*pointState]bool
@@ -177,6 +182,15 @@ func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 func (e *Engine) index() {
 	clear(e.byPoint)
 	clear(e.byDriver)
+	if e.driverSite == nil {
+		e.driverSite = map[Driver]string{}
+	}
+	clear(e.driverSite)
+	for _, ss := range e.sites {
+		for _, d := range ss.rt.Drivers {
+			e.driverSite[d] = ss.rt.Site.ID
+		}
+	}
 	for _, ps := range e.points {
 		e.byPoint[ps.point] = ps
 		m := e.byDriver[ps.driver]
@@ -736,9 +750,14 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 
 // reading takes a value read from a device.
 func (e *Engine) reading(r Reading, now time.Time, from Driver) {
+	if e.cfg.Observe != nil {
+		if id, ok := e.driverSite[from]; ok {
+			e.cfg.Observe(id, r)
+		}
+	}
 	ps := e.byDriver[from][r.Point]
 	if ps == nil {
-		return // read-only point: events come later
+		return // a read-only point: only Observe wants it
 	}
 	if !r.Time.IsZero() && r.Time.Before(ps.writtenAt) {
 		// Sampled before our last write was confirmed (a subscription's
