@@ -72,6 +72,7 @@ type Severity string
 const (
 	SeverityInfo     Severity = "info"
 	SeverityWarning  Severity = "warning"
+	SeverityAlarm    Severity = "alarm"
 	SeverityCritical Severity = "critical"
 )
 
@@ -155,14 +156,29 @@ type DeviceEntry struct {
 	Err string
 }
 
-// EventEntry records an event of a space, e.g. a door held open.
+// EventEntry records an event of a space, e.g. a door held open. It
+// holds the fields of events.Event, which the journal cannot import
+// (the events package builds on the journal).
 type EventEntry struct {
 	Site  string
 	Space string
-	// Kind names the event in lower snake case, e.g. "door_held".
+	// Kind names the event in lower snake case, e.g. "door_held_open".
 	Kind     string
 	Severity Severity
-	Message  string
+	// Subject is the door, area, detector or output the event is about.
+	Subject string
+	// Points are the source points whose values led to the event.
+	Points []string
+	// Booking ("source:id") and Organiser (pseudonymous association id)
+	// are set where a booking is involved.
+	Booking   string
+	Organiser string
+	Message   string
+	// CardHolder is personal data: who held the card. It is stored apart
+	// from the event, only when Options.KeepPersonal is set, and deleted
+	// after Options.PersonalRetention; Query returns it only when
+	// Filter.Personal is set.
+	CardHolder string
 }
 
 // Site returns the site of the entry, whatever its kind.
@@ -199,6 +215,8 @@ type row struct {
 	site  string
 	point string
 	data  []byte
+	// personal is an event's card holder, stored in journal_personal.
+	personal string
 }
 
 func invalid(format string, args ...any) error {
@@ -280,7 +298,9 @@ func encode(e *Entry) (row, error) {
 		if ev.Severity == "" {
 			return row{}, invalid("event without a severity")
 		}
-		data = eventData{Space: ev.Space, Event: ev.Kind, Severity: ev.Severity, Message: ev.Message}
+		data = eventData{Space: ev.Space, Event: ev.Kind, Severity: ev.Severity, Subject: ev.Subject,
+			Points: ev.Points, Booking: ev.Booking, Organiser: ev.Organiser, Message: ev.Message}
+		r.personal = ev.CardHolder
 	}
 	if e.Kind != "" && e.Kind != r.kind {
 		return row{}, invalid("kind %q but the %s field is set", e.Kind, r.kind)
@@ -327,7 +347,8 @@ func decode(id int64, r row) (Entry, error) {
 	case KindEvent:
 		var d eventData
 		if err = json.Unmarshal(r.data, &d); err == nil {
-			e.Event = &EventEntry{Site: r.site, Space: d.Space, Kind: d.Event, Severity: d.Severity, Message: d.Message}
+			e.Event = &EventEntry{Site: r.site, Space: d.Space, Kind: d.Event, Severity: d.Severity, Subject: d.Subject,
+				Points: d.Points, Booking: d.Booking, Organiser: d.Organiser, Message: d.Message, CardHolder: r.personal}
 		}
 	default:
 		err = fmt.Errorf("unknown kind %q", r.kind)
@@ -363,11 +384,17 @@ type (
 		State      string `json:"state"`
 		Error      string `json:"error,omitempty"`
 	}
+	// eventData holds no card holder: that is in journal_personal,
+	// so that it can be pruned on its own.
 	eventData struct {
-		Space    string   `json:"space,omitempty"`
-		Event    string   `json:"event"`
-		Severity Severity `json:"severity"`
-		Message  string   `json:"message,omitempty"`
+		Space     string   `json:"space,omitempty"`
+		Event     string   `json:"event"`
+		Severity  Severity `json:"severity"`
+		Subject   string   `json:"subject,omitempty"`
+		Points    []string `json:"points,omitempty"`
+		Booking   string   `json:"booking,omitempty"`
+		Organiser string   `json:"organiser,omitempty"`
+		Message   string   `json:"message,omitempty"`
 	}
 )
 

@@ -47,8 +47,19 @@ type Options struct {
 	// forever), e.g. to keep overrides, which name people, for less time
 	// than writes.
 	KindRetention map[Kind]time.Duration
+	// KeepPersonal stores the card holder of events. Without it the card
+	// holder is dropped when an event is appended, and the card holders
+	// an earlier run kept are deleted when the journal opens, so that
+	// turning personal data off in the mapping also forgets it.
+	KeepPersonal bool
+	// PersonalRetention is how long a card holder is kept, from the
+	// event's time; the event itself stays for its own retention. It
+	// must be positive when KeepPersonal is set: personal data is never
+	// kept forever.
+	PersonalRetention time.Duration
 	// PruneInterval is how often entries past their retention are
-	// deleted, if any retention is set. Default: DefaultPruneInterval.
+	// deleted, if any retention is set, and card holders past theirs.
+	// Default: DefaultPruneInterval.
 	PruneInterval time.Duration
 	// Logger receives pruning and commit-failure messages. Default:
 	// slog.Default().
@@ -93,12 +104,17 @@ type Journal struct {
 	writerDone chan struct{} // closed when the writer has returned
 	pruneWG    sync.WaitGroup
 
+	// hooks are called by the writer with every committed entry; the
+	// slice is replaced, never modified, when a hook is added.
+	hooks atomic.Pointer[[]func(Entry)]
+
 	taken, commits, committed atomic.Int64 // for tests and benchmarks
 }
 
 type request struct {
-	row  row
-	done chan result // buffered: the writer never blocks on it
+	row   row
+	entry Entry       // for the hooks; its ID is set once committed
+	done  chan result // buffered: the writer never blocks on it
 }
 
 type result struct {
@@ -106,7 +122,10 @@ type result struct {
 	err error
 }
 
-const insertSQL = "INSERT INTO journal (time, kind, site, point, data) VALUES (?, ?, ?, ?, ?)"
+const (
+	insertSQL         = "INSERT INTO journal (time, kind, site, point, data) VALUES (?, ?, ?, ?, ?)"
+	insertPersonalSQL = "INSERT INTO journal_personal (id, time, card_holder) VALUES (?, ?, ?)"
+)
 
 // Open starts a journal on db, which must have been opened read-write
 // with store.Open. ctx bounds only the opening; the writer and the pruner
@@ -141,10 +160,21 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Journal, error) {
 	if opts.Retention < 0 {
 		return nil, fmt.Errorf("open journal: negative retention %v", opts.Retention)
 	}
+	switch {
+	case opts.PersonalRetention < 0:
+		return nil, fmt.Errorf("open journal: negative personal-data retention %v", opts.PersonalRetention)
+	case opts.KeepPersonal && opts.PersonalRetention == 0:
+		return nil, errors.New("open journal: card holders are to be kept but no retention is declared; personal data is never kept forever")
+	}
 	// Fail now, not at the first append, if the schema is not there.
 	var n int
 	if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM journal WHERE id < 0").Scan(&n); err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", db.Path(), err)
+	}
+	if !opts.KeepPersonal {
+		if err := forgetPersonal(ctx, db, opts.Logger); err != nil {
+			return nil, fmt.Errorf("open journal %s: %w", db.Path(), err)
+		}
 	}
 	j := &Journal{
 		db:   db,
@@ -184,7 +214,16 @@ func (j *Journal) Append(ctx context.Context, e Entry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	req := &request{row: r, done: make(chan result, 1)}
+	if !j.opts.KeepPersonal && r.personal != "" {
+		// A copy, so that the caller's entry keeps its card holder and
+		// the hooks see what was stored.
+		ev := *e.Event
+		ev.CardHolder = ""
+		e.Event, r.personal = &ev, ""
+	}
+	e.Time = time.Unix(0, r.time).UTC() // as Query returns it
+	e.Kind = r.kind
+	req := &request{row: r, entry: e, done: make(chan result, 1)}
 
 	j.inflight.Add(1)
 	defer j.inflight.Add(-1)
@@ -235,6 +274,41 @@ func (j *Journal) Device(ctx context.Context, d DeviceEntry) error {
 func (j *Journal) Event(ctx context.Context, ev EventEntry) error {
 	_, err := j.Append(ctx, Entry{Event: &ev})
 	return err
+}
+
+// OnCommit adds fn to the functions the writer calls with every entry
+// it has committed, in id order, before the entry's Append returns: so
+// what fn passes on is durable, and it sees entries in the order of
+// their ids. fn runs on the writer goroutine and must not block or call
+// the journal; it must not modify the entry, whose pointers it shares
+// with the caller of Append. The events bus uses it to stream events.
+func (j *Journal) OnCommit(fn func(Entry)) {
+	for {
+		old := j.hooks.Load()
+		var hs []func(Entry)
+		if old != nil {
+			hs = append(hs, *old...)
+		}
+		hs = append(hs, fn)
+		if j.hooks.CompareAndSwap(old, &hs) {
+			return
+		}
+	}
+}
+
+// notify calls the hooks with the committed requests.
+func (j *Journal) notify(batch []*request, ids []int64) {
+	hs := j.hooks.Load()
+	if hs == nil {
+		return
+	}
+	for i, r := range batch {
+		e := r.entry
+		e.ID = ids[i]
+		for _, fn := range *hs {
+			fn(e)
+		}
+	}
 }
 
 // Close stops taking entries, commits those already handed over, and
@@ -343,6 +417,7 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 	}
 	ids, err := j.insert(ctx, batch)
 	if err == nil {
+		j.notify(batch, ids)
 		for i, r := range batch {
 			r.done <- result{id: ids[i]}
 		}
@@ -361,6 +436,7 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 			r.done <- result{err: err}
 			continue
 		}
+		j.notify([]*request{r}, ids)
 		r.done <- result{id: ids[0]}
 	}
 }
@@ -380,6 +456,12 @@ func (j *Journal) insert(ctx context.Context, batch []*request) (ids []int64, er
 		return nil, fmt.Errorf("prepare insert: %w", err)
 	}
 	defer stmt.Close()
+	var personal *sql.Stmt // prepared at the first card holder of the batch
+	defer func() {
+		if personal != nil {
+			personal.Close()
+		}
+	}()
 	ids = make([]int64, len(batch))
 	for i, r := range batch {
 		var res sql.Result
@@ -389,6 +471,17 @@ func (j *Journal) insert(ctx context.Context, batch []*request) (ids []int64, er
 		}
 		if ids[i], err = res.LastInsertId(); err != nil {
 			return nil, fmt.Errorf("insert: %w", err)
+		}
+		if r.row.personal == "" {
+			continue
+		}
+		if personal == nil {
+			if personal, err = tx.PrepareContext(ctx, insertPersonalSQL); err != nil {
+				return nil, fmt.Errorf("prepare insert: %w", err)
+			}
+		}
+		if _, err = personal.ExecContext(ctx, ids[i], r.row.time, r.row.personal); err != nil {
+			return nil, fmt.Errorf("insert card holder: %w", err)
 		}
 	}
 	if err = tx.Commit(); err != nil {

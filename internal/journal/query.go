@@ -2,7 +2,10 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -16,54 +19,105 @@ type Filter struct {
 	Since time.Time
 	// Until is the latest time, exclusive; zero for no bound.
 	Until time.Time
+	// AfterID, when positive, selects the entries with a larger id: those
+	// a reader that has seen AfterID has not.
+	AfterID int64
 	// Site and Point, when set, select entries of that site and point.
 	// Device and event entries have no point.
 	Site  string
 	Point string
 	// Kinds selects entries of these kinds; empty for all.
 	Kinds []Kind
+	// Events, Space and Severities select event entries: of these event
+	// kinds, of this space, of these severities. Setting any of them
+	// selects only event entries.
+	Events     []string
+	Space      string
+	Severities []Severity
 	// Limit, when positive, keeps only the latest Limit entries.
 	Limit int
+	// First, when positive, keeps only the First entries with the lowest
+	// ids and returns them in id order, for reading the journal page by
+	// page with AfterID. It cannot be combined with Limit.
+	First int
+	// Personal fills in the card holders of events where they are kept.
+	// Without it no card holder leaves the database.
+	Personal bool
+}
+
+// in appends "col IN (?, ...)" for vals to where and args.
+func in[T ~string](where []string, args []any, col string, vals []T) ([]string, []any) {
+	for _, v := range vals {
+		args = append(args, string(v))
+	}
+	return append(where, col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")"), args
 }
 
 // Query returns the entries of db that match f, oldest first (by time,
-// then id). db may be read-only, so a tool can read the journal while the
-// gateway writes it.
+// then id; by id with First). db may be read-only, so a tool can read the
+// journal while the gateway writes it.
 func Query(ctx context.Context, db *store.DB, f Filter) ([]Entry, error) {
 	var (
 		where []string
 		args  []any
 	)
+	if f.Limit > 0 && f.First > 0 {
+		return nil, errors.New("query journal: limit and first cannot be combined")
+	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
+		where, args = append(where, "j.time >= ?"), append(args, f.Since.UnixNano())
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
+		where, args = append(where, "j.time < ?"), append(args, f.Until.UnixNano())
+	}
+	if f.AfterID > 0 {
+		where, args = append(where, "j.id > ?"), append(args, f.AfterID)
 	}
 	if f.Site != "" {
-		where, args = append(where, "site = ?"), append(args, f.Site)
+		where, args = append(where, "j.site = ?"), append(args, f.Site)
 	}
 	if f.Point != "" {
-		where, args = append(where, "point = ?"), append(args, f.Point)
+		where, args = append(where, "j.point = ?"), append(args, f.Point)
 	}
 	if len(f.Kinds) > 0 {
 		for _, k := range f.Kinds {
 			if !k.Valid() {
 				return nil, fmt.Errorf("query journal: unknown kind %q", k)
 			}
-			args = append(args, string(k))
 		}
-		where = append(where, "kind IN (?"+strings.Repeat(", ?", len(f.Kinds)-1)+")")
+		where, args = in(where, args, "j.kind", f.Kinds)
 	}
-	q := "SELECT id, time, kind, site, point, data FROM journal"
+	if len(f.Events) > 0 || f.Space != "" || len(f.Severities) > 0 {
+		where, args = append(where, "j.kind = ?"), append(args, string(KindEvent))
+		if len(f.Events) > 0 {
+			where, args = in(where, args, "j.data ->> '$.event'", f.Events)
+		}
+		if f.Space != "" {
+			where, args = append(where, "j.data ->> '$.space' = ?"), append(args, f.Space)
+		}
+		if len(f.Severities) > 0 {
+			where, args = in(where, args, "j.data ->> '$.severity'", f.Severities)
+		}
+	}
+	personal := "''"
+	q := " FROM journal j"
+	if f.Personal {
+		personal = "coalesce(p.card_holder, '')"
+		q += " LEFT JOIN journal_personal p ON p.id = j.id"
+	}
+	q = "SELECT j.id, j.time, j.kind, j.site, j.point, j.data, " + personal + q
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	if f.Limit > 0 {
-		q += " ORDER BY time DESC, id DESC LIMIT ?"
+	switch {
+	case f.Limit > 0:
+		q += " ORDER BY j.time DESC, j.id DESC LIMIT ?"
 		args = append(args, f.Limit)
-	} else {
-		q += " ORDER BY time, id"
+	case f.First > 0:
+		q += " ORDER BY j.id LIMIT ?"
+		args = append(args, f.First)
+	default:
+		q += " ORDER BY j.time, j.id"
 	}
 	rows, err := db.SQL().QueryContext(ctx, q, args...)
 	if err != nil {
@@ -77,7 +131,7 @@ func Query(ctx context.Context, db *store.DB, f Filter) ([]Entry, error) {
 			r    row
 			kind string
 		)
-		if err := rows.Scan(&id, &r.time, &kind, &r.site, &r.point, &r.data); err != nil {
+		if err := rows.Scan(&id, &r.time, &kind, &r.site, &r.point, &r.data, &r.personal); err != nil {
 			return nil, fmt.Errorf("query journal: %w", err)
 		}
 		r.kind = Kind(kind)
@@ -125,7 +179,7 @@ func (j *Journal) Prune(ctx context.Context, before time.Time, kinds ...Kind) (i
 	args = append(args, pruneChunk)
 	var total int64
 	for {
-		n, err := j.pruneOnce(ctx, q, args)
+		n, err := pruneOnce(ctx, j.db, q, args)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune journal: %w", err)
@@ -136,12 +190,12 @@ func (j *Journal) Prune(ctx context.Context, before time.Time, kinds ...Kind) (i
 	}
 }
 
-func (j *Journal) pruneOnce(ctx context.Context, q string, args []any) (int64, error) {
+func pruneOnce(ctx context.Context, db *store.DB, q string, args []any) (int64, error) {
 	// An explicit transaction begins with the write lock (BEGIN
 	// IMMEDIATE) and so waits for the writer; a bare DELETE would read
 	// first and could fail at once with SQLITE_BUSY when a batch commits
 	// between its read and its write.
-	tx, err := j.db.SQL().BeginTx(ctx, nil)
+	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -161,9 +215,49 @@ func (j *Journal) pruneOnce(ctx context.Context, q string, args []any) (int64, e
 	return n, nil
 }
 
+// PrunePersonal deletes the card holders of the events older than
+// before, keeping the events, and returns how many it deleted.
+func (j *Journal) PrunePersonal(ctx context.Context, before time.Time) (int64, error) {
+	n, err := prunePersonal(ctx, j.db, before)
+	if err != nil {
+		return n, fmt.Errorf("prune card holders: %w", err)
+	}
+	return n, nil
+}
+
+func prunePersonal(ctx context.Context, db *store.DB, before time.Time) (int64, error) {
+	q := "DELETE FROM journal_personal WHERE id IN (SELECT id FROM journal_personal WHERE time < ? LIMIT ?)"
+	var total int64
+	for {
+		n, err := pruneOnce(ctx, db, q, []any{before.UnixNano(), pruneChunk})
+		total += n
+		if err != nil || n < int64(pruneChunk) {
+			return total, err
+		}
+	}
+}
+
+// forgetPersonal deletes every card holder, for a journal opened without
+// KeepPersonal.
+func forgetPersonal(ctx context.Context, db *store.DB, log *slog.Logger) error {
+	var found int
+	if err := db.SQL().QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM journal_personal)").Scan(&found); err != nil {
+		return err
+	}
+	if found == 0 {
+		return nil
+	}
+	n, err := prunePersonal(ctx, db, time.Unix(0, math.MaxInt64))
+	if err != nil {
+		return fmt.Errorf("delete card holders: %w", err)
+	}
+	log.Info("journal: card holders deleted, personal data is no longer kept", "component", "journal", "card_holders", n)
+	return nil
+}
+
 // prunes reports whether any retention is set.
 func (j *Journal) prunes() bool {
-	if j.opts.Retention > 0 {
+	if j.opts.Retention > 0 || j.opts.KeepPersonal {
 		return true
 	}
 	for _, d := range j.opts.KindRetention {
@@ -209,6 +303,18 @@ func (j *Journal) pruneExpired(ctx context.Context) {
 		}
 		if n > 0 {
 			j.log.Info("journal pruned", "kind", k, "entries", n, "before", before.UTC())
+		}
+	}
+	if j.opts.KeepPersonal {
+		before := now.Add(-j.opts.PersonalRetention)
+		n, err := j.PrunePersonal(ctx, before)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			j.log.Warn("journal pruning failed", "kind", "card holders", "err", err)
+		case n > 0:
+			j.log.Info("journal pruned", "kind", "card holders", "entries", n, "before", before.UTC())
 		}
 	}
 }

@@ -44,6 +44,21 @@ CREATE INDEX journal_kind_time ON journal (kind, time);
 CREATE INDEX journal_point_time ON journal (point, time);
 `,
 	},
+	{
+		Name: "journal personal data",
+		// Who held a card is personal data with a retention of its own,
+		// shorter than the event's: it lives apart from the event so
+		// that it can be deleted while the event stays. time copies the
+		// event's, for pruning by age; deleting the event deletes it.
+		SQL: `
+CREATE TABLE journal_personal (
+	id          INTEGER PRIMARY KEY REFERENCES journal (id) ON DELETE CASCADE,
+	time        INTEGER NOT NULL,
+	card_holder TEXT    NOT NULL
+) STRICT;
+CREATE INDEX journal_personal_time ON journal_personal (time);
+`,
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,7 @@ func TestOpenSetsPragmasAndMigrates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(migrations), v)
 	require.Equal(t, len(migrations), count(t, db, "SELECT count(*) FROM schema_migrations"))
-	require.Equal(t, "1", pragma(t, db, "user_version"))
+	require.Equal(t, strconv.Itoa(len(migrations)), pragma(t, db, "user_version"))
 	require.NoError(t, db.CheckIntegrity(ctx))
 }
 
