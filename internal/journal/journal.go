@@ -276,6 +276,10 @@ func (j *Journal) Event(ctx context.Context, ev EventEntry) error {
 	return err
 }
 
+// KeepsPersonal reports whether the journal stores card holders
+// (Options.KeepPersonal).
+func (j *Journal) KeepsPersonal() bool { return j.opts.KeepPersonal }
+
 // OnCommit adds fn to the functions the writer calls with every entry
 // it has committed, in id order, before the entry's Append returns: so
 // what fn passes on is durable, and it sees entries in the order of
