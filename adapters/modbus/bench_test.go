@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/simonvetter/modbus"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,9 @@ import (
 // uses the Client; BenchmarkBareLoop is the baseline, a bare simonvetter
 // client per device sending one request per point; BenchmarkBareCoalesced
 // sends the planned requests with bare clients, to show what the Client's
-// queue and decoding cost on top.
+// queue and decoding cost on top. BenchmarkReadVsBare runs the last two in
+// turn within each iteration, so that both see the same load on a shared
+// machine, and reports their ratio.
 const (
 	fleetDevices = 72
 	fleetPoints  = 10000
@@ -210,4 +213,72 @@ func BenchmarkBareCoalesced(b *testing.B) {
 		})
 	}
 	f.report(b)
+}
+
+// BenchmarkReadVsBare reads the fleet with the Client and, in the same
+// iteration, sends the same requests with bare library clients (the
+// order alternates), and reports the time of each and their ratio. Both
+// sides keep their connections open from before the timed part. Run it
+// with many iterations (-benchtime 100x): one op takes milliseconds.
+func BenchmarkReadVsBare(b *testing.B) {
+	f := newFleet(b)
+	ctx := context.Background()
+	clients := make([]*Client, fleetDevices)
+	plans := make([][]Request, len(f.points))
+	for d, s := range f.sims {
+		clients[d], _ = newClient(b, Options{URL: s.URL()})
+		plans[d] = clients[d].Requests(f.points[d])
+		for _, r := range clients[d].Read(ctx, f.points[d][:1]) {
+			require.NoError(b, r.Err)
+		}
+	}
+	bare := bareClients(b, f)
+	ours := func() {
+		f.run(b, func(d int) error {
+			for _, r := range clients[d].Read(ctx, f.points[d]) {
+				if r.Err != nil {
+					return r.Err
+				}
+			}
+			return nil
+		})
+	}
+	theirs := func() {
+		f.run(b, func(d int) error {
+			for _, r := range plans[d] {
+				if err := bareRead(bare[d], r.Table, r.Start, r.Quantity); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	timed := func(op func()) time.Duration {
+		start := time.Now()
+		op()
+		return time.Since(start)
+	}
+	f.requests()
+	var tOurs, tBare time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			tOurs += timed(ours)
+			tBare += timed(theirs)
+		} else {
+			tBare += timed(theirs)
+			tOurs += timed(ours)
+		}
+	}
+	b.StopTimer()
+	perOp := 0
+	for _, p := range plans {
+		perOp += len(p)
+	}
+	require.Equal(b, 2*perOp*b.N, f.requests(), "both sides send the planned requests and no more")
+	b.ReportMetric(float64(perOp), "requests/op")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(tOurs), "client-ms/op")
+	b.ReportMetric(ms(tBare), "bare-ms/op")
+	b.ReportMetric(float64(tOurs)/float64(tBare), "ratio")
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,10 @@ type Client struct {
 	// noGaps holds the unit tables that refused a read through unused
 	// addresses; their reads are planned without gaps from then on.
 	noGaps map[groupKey]bool
+	// gen counts the changes of noGaps: plans made before are stale.
+	gen uint64
+	// lastPlan is the plan of the last slice Read or Requests planned.
+	lastPlan *readPlan
 }
 
 // New validates the options and builds a Client. It does not connect: the
@@ -65,75 +70,138 @@ func (c *Client) Close() error {
 // Requests returns the read requests that Read and Watch send for the
 // points, for `bmsgw plan --requests`.
 func (c *Client) Requests(points []*site.Point) []Request {
-	batches := c.plan(points)
-	out := make([]Request, len(batches))
-	for i, b := range batches {
-		out[i] = b.Request
-	}
-	return out
+	return requests(c.planFor(points).batches)
 }
 
-// plan plans reads with the client's limits, without gaps for the unit
-// tables that refused them.
-func (c *Client) plan(points []*site.Point) []readBatch {
-	lim := c.s.limits()
-	c.mu.Lock()
-	if len(c.noGaps) == 0 {
-		c.mu.Unlock()
-		return planReads(points, lim)
+// readPlan is how one slice of points is read: the requests, the points
+// that cannot be read, and the points listed more than once. It is
+// immutable once made, and kept while the slice and the addresses of its
+// points stay the same (Watch and pollers read the same slice again and
+// again).
+type readPlan struct {
+	points  []*site.Point // a copy of the slice that was planned
+	wires   []wire        // what planning saw of each point
+	gen     uint64        // Client.gen when planned
+	batches []readBatch
+	bad     []int    // first listings of points that cannot be read
+	dups    [][2]int // {first listing, repeat} of points listed more than once
+}
+
+// wire is what planning depends on of a point: its address and type.
+type wire struct {
+	addr site.ModbusAddress
+	typ  site.DataType
+	ok   bool // the point has an address
+}
+
+func wireOf(p *site.Point) wire {
+	if p == nil || p.Modbus == nil {
+		return wire{}
 	}
-	var with, without []*site.Point
-	for _, p := range points {
-		if p.Modbus != nil && c.noGaps[groupKey{lim.unit(p.Modbus), p.Modbus.Table}] {
-			without = append(without, p)
-		} else {
-			with = append(with, p)
+	return wire{*p.Modbus, p.Type, true}
+}
+
+// fits reports whether the plan still holds for points.
+func (pl *readPlan) fits(points []*site.Point, gen uint64) bool {
+	if pl == nil || pl.gen != gen || len(pl.points) != len(points) {
+		return false
+	}
+	for i, p := range points {
+		if p != pl.points[i] || wireOf(p) != pl.wires[i] {
+			return false
 		}
 	}
+	return true
+}
+
+// planFor returns the plan for points: the last one made if it still
+// fits, else a new one, which is kept.
+func (c *Client) planFor(points []*site.Point) *readPlan {
+	c.mu.Lock()
+	pl, gen := c.lastPlan, c.gen
 	c.mu.Unlock()
-	noGaps := lim
-	noGaps.ReadThroughGaps = false
-	return append(planReads(with, lim), planReads(without, noGaps)...)
+	if pl.fits(points, gen) {
+		return pl
+	}
+	pl = c.newPlan(points)
+	c.mu.Lock()
+	c.lastPlan = pl
+	c.mu.Unlock()
+	return pl
+}
+
+// newPlan plans reads of the points with the client's limits, without
+// gaps for the unit tables that refused them.
+func (c *Client) newPlan(points []*site.Point) *readPlan {
+	pl := &readPlan{points: slices.Clone(points), wires: make([]wire, len(points))}
+	for i, p := range points {
+		pl.wires[i] = wireOf(p)
+	}
+	c.mu.Lock()
+	pl.gen = c.gen
+	var noGaps func(groupKey) bool
+	if len(c.noGaps) > 0 {
+		refused := maps.Clone(c.noGaps)
+		noGaps = func(k groupKey) bool { return refused[k] }
+	}
+	c.mu.Unlock()
+	pl.batches = planReads(points, c.s.limits(), noGaps)
+
+	planned := 0
+	for _, b := range pl.batches {
+		planned += len(b.idx)
+	}
+	if planned == len(points) {
+		return pl
+	}
+	// Some points cannot be read or are listed again.
+	inBatch := make([]bool, len(points))
+	for _, b := range pl.batches {
+		for _, i := range b.idx {
+			inBatch[i] = true
+		}
+	}
+	first := make(map[*site.Point]int, len(points))
+	for i, p := range slices.Backward(points) {
+		first[p] = i
+	}
+	for i, p := range points {
+		switch f := first[p]; {
+		case f != i:
+			pl.dups = append(pl.dups, [2]int{f, i})
+		case !inBatch[i]:
+			pl.bad = append(pl.bad, i)
+		}
+	}
+	return pl
 }
 
 // Read reads the points now, with as few requests as the limits allow,
 // and returns one Reading per point in the same order.
 func (c *Client) Read(ctx context.Context, points []*site.Point) []control.Reading {
 	out := make([]control.Reading, len(points))
-	for i, p := range points {
-		out[i].Point = p.ID
+	pl := c.planFor(points)
+	c.read(ctx, pl, func(i int, r control.Reading) { out[i] = r })
+	for _, d := range pl.dups {
+		out[d[1]] = out[d[0]]
 	}
-	index := map[*site.Point][]int{}
-	for i, p := range points {
-		index[p] = append(index[p], i)
-	}
-	c.read(ctx, points, func(p *site.Point, r control.Reading) {
-		for _, i := range index[p] {
-			out[i] = r
-		}
-	})
 	return out
 }
 
-// read reads the points and calls emit once per distinct point as soon
-// as its request is done (Watch sends them on at once, so that a slow unit
-// does not hold back the readings of the others).
-func (c *Client) read(ctx context.Context, points []*site.Point, emit func(*site.Point, control.Reading)) {
-	seen := map[*site.Point]bool{}
-	var valid []*site.Point
-	for _, p := range points {
-		if seen[p] {
+// read reads the planned points and calls emit once per distinct point,
+// with its first index in the planned slice, as soon as its request is
+// done (Watch sends them on at once, so that a slow unit does not hold
+// back the readings of the others).
+func (c *Client) read(ctx context.Context, pl *readPlan, emit func(int, control.Reading)) {
+	for _, i := range pl.bad {
+		p := pl.points[i]
+		if p == nil {
+			emit(i, control.Reading{Time: time.Now(), Err: errors.New("read: no point")})
 			continue
 		}
-		seen[p] = true
-		if err := checkPoint(p); err != nil {
-			emit(p, control.Reading{Point: p.ID, Time: time.Now(), Err: fmt.Errorf("read %s: %w", p.ID, err)})
-			continue
-		}
-		valid = append(valid, p)
+		emit(i, control.Reading{Point: p.ID, Time: time.Now(), Err: fmt.Errorf("read %s: %w", p.ID, checkPoint(p))})
 	}
-	batches := c.plan(valid)
-	retry := c.runReads(ctx, batches, emit)
+	retry := c.runReads(ctx, pl.batches, emit)
 	if len(retry) == 0 {
 		return
 	}
@@ -141,6 +209,7 @@ func (c *Client) read(ctx context.Context, points []*site.Point, emit func(*site
 	// again without gaps, and plan them so from now on.
 	lim := c.s.limits()
 	var again []*site.Point
+	var at []int // index in the planned slice of again[k]
 	c.mu.Lock()
 	for _, b := range retry {
 		k := groupKey{b.Unit, b.Table}
@@ -150,90 +219,77 @@ func (c *Client) read(ctx context.Context, points []*site.Point, emit func(*site
 		}
 		c.noGaps[k] = true
 		again = append(again, b.points...)
+		at = append(at, b.idx...)
 	}
+	c.gen++
 	c.mu.Unlock()
 	lim.ReadThroughGaps = false
-	c.runReads(ctx, planReads(again, lim), emit)
+	batches := planReads(again, lim, nil)
+	for _, b := range batches {
+		for k, i := range b.idx {
+			b.idx[k] = at[i]
+		}
+	}
+	c.runReads(ctx, batches, emit)
 }
 
 // runReads sends the read batches and emits their readings. It returns
 // the batches that read through gaps and got an illegal data address
 // exception, unemitted.
-func (c *Client) runReads(ctx context.Context, batches []readBatch, emit func(*site.Point, control.Reading)) []readBatch {
+func (c *Client) runReads(ctx context.Context, batches []readBatch, emit func(int, control.Reading)) []readBatch {
 	if len(batches) == 0 {
 		return nil
 	}
 	done := make(chan *job, len(batches))
-	regs := make([][]uint16, len(batches))
-	bits := make([][]bool, len(batches))
-	for i, b := range batches {
-		j := &job{unit: b.Unit, abandon: ctx.Done(), done: done, batch: i}
-		switch b.Table {
-		case site.Coil:
-			j.do = func(mc *modbus.ModbusClient) (err error) {
-				bits[i], err = mc.ReadCoils(b.Start, b.Quantity)
-				return err
-			}
-		case site.DiscreteInput:
-			j.do = func(mc *modbus.ModbusClient) (err error) {
-				bits[i], err = mc.ReadDiscreteInputs(b.Start, b.Quantity)
-				return err
-			}
-		case site.HoldingRegister, site.InputRegister:
-			rt := modbus.HOLDING_REGISTER
-			if b.Table == site.InputRegister {
-				rt = modbus.INPUT_REGISTER
-			}
-			j.do = func(mc *modbus.ModbusClient) (err error) {
-				regs[i], err = mc.ReadRegisters(b.Start, b.Quantity, rt)
-				return err
-			}
-		}
-		c.link.submit(j)
+	jobs := make([]job, len(batches))
+	for i := range batches {
+		jobs[i] = job{unit: batches[i].Unit, read: &batches[i], abandon: ctx.Done(), done: done, batch: i}
 	}
+	c.link.submit(jobs)
 	var retry []readBatch
-	finished := make([]bool, len(batches))
-	for range batches {
+	left := len(batches)
+	for left > 0 {
 		var j *job
 		select {
 		case j = <-done:
 		case <-ctx.Done():
-			for i, b := range batches {
-				if !finished[i] {
-					c.emitErr(b, ctx.Err(), emit)
+			for i := range batches {
+				if !jobs[i].finished {
+					c.emitErr(&batches[i], ctx.Err(), emit)
 				}
 			}
 			return nil
 		}
-		finished[j.batch] = true
-		b := batches[j.batch]
+		left--
+		j.finished = true
+		b := &batches[j.batch]
 		if j.err != nil {
 			if b.gaps && errors.Is(j.err, modbus.ErrIllegalDataAddress) {
-				retry = append(retry, b)
+				retry = append(retry, *b)
 				continue
 			}
 			c.emitErr(b, j.err, emit)
 			continue
 		}
 		now := time.Now()
-		for _, p := range b.points {
+		for k, p := range b.points {
 			off := int(p.Modbus.Address) - int(b.Start)
 			var v float64
 			if isBitTable(b.Table) {
-				v = decodeBit(bits[j.batch][off])
+				v = decodeBit(j.bits[off])
 			} else {
-				v = decodeRegisters(p, regs[j.batch][off:off+width(p)])
+				v = decodeRegisters(p, j.regs[off:off+width(p)])
 			}
-			emit(p, control.Reading{Point: p.ID, Value: v, Time: now})
+			emit(b.idx[k], control.Reading{Point: p.ID, Value: v, Time: now})
 		}
 	}
 	return retry
 }
 
-func (c *Client) emitErr(b readBatch, err error, emit func(*site.Point, control.Reading)) {
+func (c *Client) emitErr(b *readBatch, err error, emit func(int, control.Reading)) {
 	now := time.Now()
-	for _, p := range b.points {
-		emit(p, control.Reading{Point: p.ID, Time: now, Err: fmt.Errorf("read %s from %s/unit %d %s %d-%d: %w",
+	for k, p := range b.points {
+		emit(b.idx[k], control.Reading{Point: p.ID, Time: now, Err: fmt.Errorf("read %s from %s/unit %d %s %d-%d: %w",
 			p.ID, c.s.name, b.Unit, b.Table, b.Start, int(b.Start)+int(b.Quantity)-1, err)})
 	}
 }
@@ -310,7 +366,7 @@ submit:
 			}
 		}
 		b := batches[i]
-		c.link.submit(&job{unit: b.Unit, abandon: ctx.Done(), done: done, batch: i, do: writeFunc(b)})
+		c.link.submit([]job{{unit: b.Unit, abandon: ctx.Done(), done: done, batch: i, do: writeFunc(b)}})
 		submitted++
 	}
 	finished := make([]bool, len(batches))
@@ -403,9 +459,16 @@ func writeFunc(b writeBatch) func(mc *modbus.ModbusClient) error {
 func (c *Client) Watch(ctx context.Context, points []*site.Point, out chan<- control.Reading) error {
 	t := time.NewTicker(c.s.PollInterval)
 	defer t.Stop()
+	var pl *readPlan
 	for {
+		c.mu.Lock()
+		gen := c.gen
+		c.mu.Unlock()
+		if !pl.fits(points, gen) {
+			pl = c.newPlan(points)
+		}
 		stopped := false
-		c.read(ctx, points, func(_ *site.Point, r control.Reading) {
+		c.read(ctx, pl, func(_ int, r control.Reading) {
 			if stopped || ctx.Err() != nil {
 				stopped = true
 				return

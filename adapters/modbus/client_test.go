@@ -257,6 +257,83 @@ func TestCoalescing(t *testing.T) {
 	}
 }
 
+// TestReadPlanFollowsThePoints reads one slice again and again, the way
+// Watch and pollers do, while the points change under it: the client
+// reuses its plan only while the slice and every point's address and type
+// stay the same.
+func TestReadPlanFollowsThePoints(t *testing.T) {
+	sim := startSim(t, modbussim.Config{})
+	c, _ := newClient(t, Options{URL: sim.URL()})
+	require.NoError(t, sim.Set(1, site.HoldingRegister, 0, 10, 11, 12, 13))
+	require.NoError(t, sim.Set(1, site.InputRegister, 0, 20))
+	a, b := hr("a", 0, site.TypeUint16), hr("b", 1, site.TypeUint16)
+	points := []*site.Point{a, b}
+	values := func() []float64 {
+		var out []float64
+		for _, r := range c.Read(testCtx(t), points) {
+			require.NoError(t, r.Err)
+			out = append(out, r.Value)
+		}
+		return out
+	}
+	require.Equal(t, []float64{10, 11}, values())
+	require.Equal(t, []float64{10, 11}, values())
+
+	b.Modbus.Address = 3 // edited in place
+	require.Equal(t, []float64{10, 13}, values())
+	b.Modbus = &site.ModbusAddress{Table: site.InputRegister, Bit: -1, UnitID: 1} // replaced
+	require.Equal(t, []float64{10, 20}, values())
+	b.Type = site.TypeInt32 // wider: reads input registers 0-1
+	require.NoError(t, sim.Set(1, site.InputRegister, 1, 1))
+	require.Equal(t, []float64{10, 20<<16 | 1}, values())
+	points[1] = hr("c", 2, site.TypeUint16) // another point in the same slice
+	require.Equal(t, []float64{10, 12}, values())
+	require.Equal(t, []string{"a", "c"}, []string{c.Read(testCtx(t), points)[0].Point, c.Read(testCtx(t), points)[1].Point})
+}
+
+// TestReadRepeatsAndBadPoints reads a slice that lists a point twice and
+// holds points that cannot be read: each listing gets its reading, the
+// repeated point is read once, and the bad ones get an error, not a crash.
+func TestReadRepeatsAndBadPoints(t *testing.T) {
+	sim := startSim(t, modbussim.Config{})
+	c, _ := newClient(t, Options{URL: sim.URL()})
+	require.NoError(t, sim.Set(1, site.HoldingRegister, 0, 7, 8))
+	a, b := hr("a", 0, site.TypeUint16), hr("b", 1, site.TypeUint16)
+	nowhere := &site.Point{ID: "nowhere", Type: site.TypeUint16}
+	badBit := hr("badbit", 0, site.TypeUint16, bit(3))
+	rs := c.Read(testCtx(t), []*site.Point{a, nowhere, b, a, nil, nowhere, badBit})
+	require.Len(t, rs, 7)
+	for _, i := range []int{0, 2, 3} {
+		require.NoError(t, rs[i].Err)
+	}
+	require.Equal(t, []string{"a", "b", "a"}, []string{rs[0].Point, rs[2].Point, rs[3].Point})
+	require.Equal(t, []float64{7, 8, 7}, []float64{rs[0].Value, rs[2].Value, rs[3].Value})
+	require.ErrorContains(t, rs[1].Err, "no modbus address")
+	require.Equal(t, "nowhere", rs[5].Point)
+	require.ErrorContains(t, rs[5].Err, "no modbus address")
+	require.ErrorContains(t, rs[4].Err, "no point")
+	require.ErrorContains(t, rs[6].Err, "bit 3 applies to bool points only")
+	require.Equal(t, modbussim.Counts{3: 1}, sim.Counts(), "a and b in one request")
+
+	// Watch sends one reading per distinct point and poll.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	out := make(chan control.Reading, 16)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.Watch(ctx, []*site.Point{a, b, a, nowhere, nowhere}, out); err != nil {
+			t.Error(err)
+		}
+	})
+	got := map[string]int{}
+	for range 3 {
+		got[(<-out).Point]++
+	}
+	cancel()
+	wg.Wait()
+	require.Equal(t, map[string]int{"a": 1, "b": 1, "nowhere": 1}, got)
+	require.Empty(t, out, "no more readings in the first poll")
+}
+
 // TestCoalescingCutsRequests compares the requests of a coalesced read of
 // a contiguous register map with one request per point.
 func TestCoalescingCutsRequests(t *testing.T) {
@@ -305,6 +382,19 @@ func TestGapRefusedFallsBack(t *testing.T) {
 	require.NoError(t, rs[0].Err)
 	require.Equal(t, modbussim.Counts{3: 2}, sim.Counts())
 	require.Len(t, c.Requests([]*site.Point{a, b}), 2)
+
+	// A slice planned before the refusal is planned again after it.
+	other := startSim(t, modbussim.Config{Strict: true})
+	c2, _ := newClient(t, Options{URL: other.URL()})
+	require.NoError(t, other.Set(1, site.HoldingRegister, 0, 1))
+	require.NoError(t, other.Set(1, site.HoldingRegister, 4, 4))
+	both := []*site.Point{a, b}
+	require.Len(t, c2.Requests(both), 1)
+	require.NoError(t, c2.Read(testCtx(t), []*site.Point{b, a})[0].Err) // another slice: refused, replanned
+	other.ResetCounts()
+	rs = c2.Read(testCtx(t), both)
+	require.NoError(t, rs[0].Err)
+	require.Equal(t, modbussim.Counts{3: 2}, other.Counts(), "the earlier plan is not reused")
 }
 
 func TestExceptionIsNotRetried(t *testing.T) {

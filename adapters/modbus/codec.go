@@ -93,7 +93,8 @@ func decodeRegisters(p *site.Point, regs []uint16) float64 {
 		}
 		return decodeBit(r>>a.Bit&1 == 1)
 	}
-	b := unorder(p, regs)
+	var buf [8]byte
+	b := unorder(buf[:], p, regs)
 	var raw float64
 	switch p.Type {
 	case site.TypeInt16:
@@ -112,12 +113,18 @@ func decodeRegisters(p *site.Point, regs []uint16) float64 {
 	return raw*scale(p) + p.Offset
 }
 
-// unorder turns wire registers into the value's big-endian bytes: it
-// undoes the word order (low word first when little) and the byte order
-// within each register (low byte first when little).
-func unorder(p *site.Point, regs []uint16) []byte {
+// unorder turns wire registers into the value's big-endian bytes, in buf
+// if it is large enough: it undoes the word order (low word first when
+// little) and the byte order within each register (low byte first when
+// little).
+func unorder(buf []byte, p *site.Point, regs []uint16) []byte {
 	n := len(regs)
-	b := make([]byte, 2*n)
+	var b []byte
+	if 2*n <= len(buf) {
+		b = buf[:2*n]
+	} else {
+		b = make([]byte, 2*n)
+	}
 	for i, r := range regs {
 		j := i
 		if p.Modbus.WordOrder == site.LittleEndian {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
+
+	"github.com/bmsgw/bmsgw/internal/site"
 )
 
 // Errors of requests that never reached the wire.
@@ -31,8 +33,13 @@ const busyPause = 50 * time.Millisecond
 // link.
 type job struct {
 	unit uint8
-	// do runs the request on the link's client, which is set to the unit.
-	do func(mc *modbus.ModbusClient) error
+	// read is the read request to send; its reply is left in regs or
+	// bits. Without it, do runs the request on the link's client, which
+	// is set to the unit.
+	read *readBatch
+	regs []uint16
+	bits []bool
+	do   func(mc *modbus.ModbusClient) error
 	// abandon is closed when the caller no longer waits for the result
 	// (its context is done); the job is then dropped unsent.
 	abandon <-chan struct{}
@@ -43,7 +50,8 @@ type job struct {
 
 	attempts  int
 	notBefore time.Time
-	batch     int // index of the caller's batch
+	batch     int  // index of the caller's batch
+	finished  bool // the caller has its result (owned by the caller)
 }
 
 // unitState is the health and queue of one unit on the link.
@@ -133,13 +141,15 @@ func (l *link) unitLocked(id uint8) *unitState {
 	return u
 }
 
-// submit queues a job; its result arrives on j.done.
-func (l *link) submit(j *job) {
+// submit queues jobs; the result of each arrives on its done channel.
+func (l *link) submit(jobs []job) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		j.err = ErrClosed
-		j.done <- j
+		for i := range jobs {
+			jobs[i].err = ErrClosed
+			jobs[i].done <- &jobs[i]
+		}
 		return
 	}
 	if !l.started {
@@ -147,8 +157,10 @@ func (l *link) submit(j *job) {
 		l.wg.Add(1)
 		go l.loop()
 	}
-	u := l.unitLocked(j.unit)
-	u.queue = append(u.queue, j)
+	for i := range jobs {
+		u := l.unitLocked(jobs[i].unit)
+		u.queue = append(u.queue, &jobs[i])
+	}
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -375,6 +387,19 @@ func (l *link) do(j *job) (err error) {
 		}
 	}()
 	l.mc.SetUnitId(j.unit)
+	if b := j.read; b != nil {
+		switch b.Table {
+		case site.Coil:
+			j.bits, err = l.mc.ReadCoils(b.Start, b.Quantity)
+		case site.DiscreteInput:
+			j.bits, err = l.mc.ReadDiscreteInputs(b.Start, b.Quantity)
+		case site.HoldingRegister:
+			j.regs, err = l.mc.ReadRegisters(b.Start, b.Quantity, modbus.HOLDING_REGISTER)
+		default:
+			j.regs, err = l.mc.ReadRegisters(b.Start, b.Quantity, modbus.INPUT_REGISTER)
+		}
+		return err
+	}
 	return j.do(l.mc)
 }
 

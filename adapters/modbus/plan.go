@@ -117,26 +117,32 @@ func (l Limits) unit(a *site.ModbusAddress) uint8 {
 // limits allow. Points without a valid Modbus address are left out.
 // Requests are ordered by unit, function code and start address.
 func PlanReads(points []*site.Point, lim Limits) []Request {
-	batches := planReads(points, lim)
+	return requests(planReads(points, lim, nil))
+}
+
+// requests returns the wire requests of planned reads, with their point ids.
+func requests(batches []readBatch) []Request {
 	out := make([]Request, len(batches))
 	for i, b := range batches {
 		out[i] = b.Request
+		out[i].Points = make([]string, len(b.points))
+		for k, p := range b.points {
+			out[i].Points[k] = p.ID
+		}
 	}
 	return out
 }
 
-// readBatch is a planned read with the points it serves.
+// readBatch is a planned read with the points it serves. Its Request has
+// no Points (see requests); points and idx are views of arrays shared by
+// the whole plan and must not be appended to.
 type readBatch struct {
 	Request
 	points []*site.Point
+	// idx holds, for each point, its index in the slice that was planned.
+	idx []int
 	// gaps reports whether the request reads addresses no point uses.
 	gaps bool
-}
-
-// span is one point's place in a table.
-type span struct {
-	p          *site.Point
-	start, end int // [start, end)
 }
 
 type groupKey struct {
@@ -156,69 +162,101 @@ func readFunction(t site.ModbusTable) uint8 {
 	return FuncReadInputRegisters
 }
 
-func planReads(points []*site.Point, lim Limits) []readBatch {
-	groups := map[groupKey][]span{}
-	for _, p := range points {
-		if checkPoint(p) != nil {
+// span is one point's place in a table, and its index in the planned slice.
+type span struct {
+	p          *site.Point
+	i          int
+	unit, fc   uint8
+	start, end int // [start, end)
+}
+
+// planReads plans the reads of the points that have a valid address. A
+// point listed more than once is read once, at its first index. Groups
+// (unit and table) for which noGaps is true are planned without reading
+// through gaps. It sorts the points once and builds no maps: Read plans
+// every read-back slice the engine hands it.
+func planReads(points []*site.Point, lim Limits, noGaps func(groupKey) bool) []readBatch {
+	spans := make([]span, 0, len(points))
+	for i, p := range points {
+		if p == nil || checkPoint(p) != nil {
 			continue
 		}
-		k := groupKey{lim.unit(p.Modbus), p.Modbus.Table}
 		s := int(p.Modbus.Address)
-		groups[k] = append(groups[k], span{p, s, s + width(p)})
+		spans = append(spans, span{p, i, lim.unit(p.Modbus), readFunction(p.Modbus.Table), s, s + width(p)})
 	}
-	keys := make([]groupKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b groupKey) int {
-		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(readFunction(a.table), readFunction(b.table)))
+	// Stable: among points at the same place the first listed comes first,
+	// which is what dropping repeats below relies on.
+	slices.SortStableFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.fc, b.fc),
+			cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
 	})
+	// Drop repeated points: they sort next to their first listing, or
+	// among points at the same place.
+	kept := spans[:0]
+	for _, s := range spans {
+		dup := false
+		for k := len(kept) - 1; k >= 0; k-- {
+			q := kept[k]
+			if q.unit != s.unit || q.fc != s.fc || q.start != s.start || q.end != s.end {
+				break
+			}
+			if q.p == s.p {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, s)
+		}
+	}
+	spans = kept
 
+	pts := make([]*site.Point, len(spans))
+	idx := make([]int, len(spans))
+	for k, s := range spans {
+		pts[k], idx[k] = s.p, s.i
+	}
 	var out []readBatch
-	for _, k := range keys {
-		spans := groups[k]
-		slices.SortStableFunc(spans, func(a, b span) int {
-			return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
+	first := 0               // first span of the current batch
+	var start, end, used int // used counts addresses some point covers
+	var limit, maxGap int
+	flush := func(to int) {
+		if to == first {
+			return
+		}
+		s := spans[first]
+		out = append(out, readBatch{
+			Request: Request{
+				Unit: s.unit, Function: s.fc, FunctionName: FunctionName(s.fc), Table: s.p.Modbus.Table,
+				Start: uint16(start), Quantity: uint16(end - start),
+			},
+			points: pts[first:to:to], idx: idx[first:to:to], gaps: used < end-start,
 		})
-		limit, maxGap := lim.maxRegisters(), lim.MaxGap
-		if isBitTable(k.table) {
+		first = to
+	}
+	for k, s := range spans {
+		if k > first {
+			prev := spans[k-1]
+			gap := s.start - end
+			newEnd := max(end, s.end)
+			if prev.unit == s.unit && prev.fc == s.fc && gap <= maxGap && newEnd-start <= limit {
+				used += max(0, newEnd-max(end, s.start))
+				end = newEnd
+				continue
+			}
+		}
+		flush(k)
+		table := s.p.Modbus.Table
+		limit, maxGap = lim.maxRegisters(), lim.MaxGap
+		if isBitTable(table) {
 			limit, maxGap = lim.maxBits(), lim.MaxGap*16
 		}
-		if !lim.ReadThroughGaps || maxGap < 0 {
+		if !lim.ReadThroughGaps || maxGap < 0 || (noGaps != nil && noGaps(groupKey{s.unit, table})) {
 			maxGap = 0
 		}
-		var cur *readBatch
-		var start, end, used int // used counts addresses some point covers
-		flush := func() {
-			if cur == nil {
-				return
-			}
-			cur.Start, cur.Quantity = uint16(start), uint16(end-start)
-			cur.gaps = used < end-start
-			out = append(out, *cur)
-		}
-		for _, s := range spans {
-			if cur != nil {
-				gap := s.start - end
-				newEnd := max(end, s.end)
-				if gap <= maxGap && newEnd-start <= limit {
-					used += max(0, newEnd-max(end, s.start))
-					end = newEnd
-					cur.points = append(cur.points, s.p)
-					cur.Points = append(cur.Points, s.p.ID)
-					continue
-				}
-			}
-			flush()
-			fc := readFunction(k.table)
-			cur = &readBatch{Request: Request{
-				Unit: k.unit, Function: fc, FunctionName: FunctionName(fc), Table: k.table,
-				Points: []string{s.p.ID},
-			}, points: []*site.Point{s.p}}
-			start, end, used = s.start, s.end, s.end-s.start
-		}
-		flush()
+		start, end, used = s.start, s.end, s.end-s.start
 	}
+	flush(len(spans))
 	return out
 }
 

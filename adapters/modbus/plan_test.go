@@ -35,6 +35,7 @@ func cat(pss ...[]*site.Point) []*site.Point {
 }
 
 func TestPlanReads(t *testing.T) {
+	twice := hr("twice", 4, site.TypeUint16)
 	gaps := Limits{ReadThroughGaps: true, MaxGap: 8}
 	noGaps := Limits{}
 	for _, tc := range []struct {
@@ -172,6 +173,12 @@ func TestPlanReads(t *testing.T) {
 			},
 			lim:  noGaps,
 			want: []req{{1, 3, 65535, 1, 1}},
+		},
+		{
+			name:   "a point listed twice is read once",
+			points: []*site.Point{twice, hr("same-place", 4, site.TypeUint16), twice, nil},
+			lim:    noGaps,
+			want:   []req{{1, 3, 4, 1, 2}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
