@@ -51,10 +51,11 @@ type Bus struct {
 	mu     sync.Mutex
 	closed bool
 	subs   map[*Subscription]struct{}
+	lastID int64 // of the last entry committed, of any kind
 }
 
 // NewBus starts a bus on j. Close the bus before the journal.
-func NewBus(j *journal.Journal, opts Options) *Bus {
+func NewBus(ctx context.Context, j *journal.Journal, opts Options) (*Bus, error) {
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultBuffer
 	}
@@ -63,7 +64,16 @@ func NewBus(j *journal.Journal, opts Options) *Bus {
 	}
 	b := &Bus{j: j, opts: opts, subs: map[*Subscription]struct{}{}}
 	j.OnCommit(b.committed)
-	return b
+	// After the hook is in place, so that no commit is missed: the hook
+	// may already have seen a later id.
+	last, err := j.LastID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("event bus: %w", err)
+	}
+	b.mu.Lock()
+	b.lastID = max(b.lastID, last)
+	b.mu.Unlock()
+	return b, nil
 }
 
 // ErrInvalid is returned by Publish for an event it refuses: no site, an
@@ -135,6 +145,11 @@ type Subscription struct {
 	// closed when the subscription ends: by Cancel, or with a reason
 	// that Err returns.
 	C <-chan Event
+	// AfterID is the id of the last journal entry committed before the
+	// subscription began: it delivers events with larger ids, and one
+	// that lags resumes from the journal after AfterID or the last id it
+	// received, whichever is larger.
+	AfterID int64
 
 	b      *Bus
 	c      chan Event
@@ -158,6 +173,7 @@ func (b *Bus) Subscribe(f Filter) (*Subscription, error) {
 	if b.closed {
 		return nil, fmt.Errorf("subscribe: %w", ErrClosed)
 	}
+	s.AfterID = b.lastID
 	b.subs[s] = struct{}{}
 	return s, nil
 }
@@ -204,12 +220,13 @@ func (b *Bus) Close() {
 // dropped.
 func (b *Bus) committed(je journal.Entry) {
 	e, ok := FromEntry(je)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lastID = je.ID
 	if !ok {
 		return
 	}
 	e.CardHolder = "" // never streamed
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	for s := range b.subs {
 		if !s.f.Match(e) {
 			continue

@@ -28,7 +28,8 @@ func newBus(t *testing.T, jopts journal.Options, opts Options) (*Bus, *journal.J
 	jopts.Logger = slog.New(slog.DiscardHandler)
 	j, err := journal.Open(t.Context(), db, jopts)
 	require.NoError(t, err)
-	b := NewBus(j, opts)
+	b, err := NewBus(t.Context(), j, opts)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		b.Close()
 		require.NoError(t, j.Close(context.Background()))

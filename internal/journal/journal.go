@@ -280,6 +280,17 @@ func (j *Journal) Event(ctx context.Context, ev EventEntry) error {
 // (Options.KeepPersonal).
 func (j *Journal) KeepsPersonal() bool { return j.opts.KeepPersonal }
 
+// LastID returns the highest id the journal has assigned, 0 for none;
+// pruning does not lower it.
+func (j *Journal) LastID(ctx context.Context) (int64, error) {
+	var id int64
+	err := j.db.SQL().QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'journal'").Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("journal last id: %w", err)
+	}
+	return id, nil
+}
+
 // OnCommit adds fn to the functions the writer calls with every entry
 // it has committed, in id order, before the entry's Append returns: so
 // what fn passes on is durable, and it sees entries in the order of

@@ -51,6 +51,9 @@ type Server struct {
 	log   *slog.Logger
 	srv   *http.Server
 	ln    net.Listener
+	// stop is closed when shutdown begins, to end the event streams,
+	// which would otherwise hold Shutdown until its deadline.
+	stop chan struct{}
 }
 
 // Listen creates the token file (0600) and the socket (0600) in dir. A
@@ -82,13 +85,19 @@ func Listen(dir string, b Backend, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("local api: %w", err)
 	}
-	s := &Server{dir: dir, token: token, b: b, log: log, ln: ln}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{dir: dir, token: token, b: b, log: log, ln: ln, stop: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/overrides", s.setOverride)
 	mux.HandleFunc("DELETE /v1/overrides/{site}/{point}", s.clearOverride)
 	mux.HandleFunc("POST /v1/reload", s.reload)
+	mux.HandleFunc("GET /v1/events", s.listEvents)
+	mux.HandleFunc("GET /v1/events/stream", s.streamEvents)
 	s.srv = &http.Server{Handler: s.auth(mux), ReadHeaderTimeout: 5 * time.Second}
+	s.srv.RegisterOnShutdown(func() { close(s.stop) })
 	return s, nil
 }
 
@@ -223,20 +232,11 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			return fmt.Errorf("%w: %v", ErrNotRunning, op.Err)
-		}
-		return err
+		return notRunning(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return errors.New(e.Error)
+		return replyError(resp)
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)
@@ -264,4 +264,23 @@ func (c *Client) ClearOverride(ctx context.Context, site, point, who string) err
 // Reload asks the gateway to reload its config.
 func (c *Client) Reload(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/v1/reload", nil, nil)
+}
+
+// notRunning tells a gateway that is not there from other failures.
+func notRunning(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return fmt.Errorf("%w: %v", ErrNotRunning, op.Err)
+	}
+	return err
+}
+
+// replyError is the error of a reply other than 200.
+func replyError(resp *http.Response) error {
+	var e struct{ Error string }
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+	if e.Error == "" {
+		e.Error = resp.Status
+	}
+	return errors.New(e.Error)
 }
