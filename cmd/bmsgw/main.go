@@ -28,6 +28,7 @@ commands:
   override set|clear   operator overrides on the running gateway
   reload            validate the config and apply it to the running gateway
   journal           what the gateway wrote, overrode and saw, from its journal
+  events            access and alarm events from the journal, or live with --follow
 
 Run 'bmsgw <command> -h' for the flags of a command.
 `
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdReload(ctx, args[1:], stdout, stderr)
 	case "journal":
 		return cmdJournal(ctx, args[1:], stdout, stderr)
+	case "events":
+		return cmdEvents(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
