@@ -199,7 +199,7 @@ func randomBookings(r *rand.Rand, n int) []booking.Booking {
 // nothing else is, and the result does not depend on input order.
 func TestLimitHoldsAndWindowsAreCovered(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for round := range 60 {
+	for round := range 40 {
 		bs := randomBookings(r, 5+r.IntN(40))
 		for _, limit := range []int{0, 1, 2, 3} {
 			s := spec(limit)
