@@ -3,6 +3,7 @@ package access
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -446,7 +447,7 @@ func (h *HTTP) put(ctx context.Context, p pending, res *Result) error {
 	op := Op{Action: Create, Grant: p.g}
 	if known {
 		op.Action, op.Ref = Update, sg.Ref
-		r := h.send(ctx, http.MethodPut, h.base+"/"+url.PathEscape(sg.Ref), p.body)
+		r := h.send(ctx, http.MethodPut, h.base+"/"+url.PathEscape(sg.Ref), p.body, "")
 		op.Attempts, op.Status = r.attempts, r.status
 		switch {
 		case r.ctxErr != nil:
@@ -466,7 +467,7 @@ func (h *HTTP) put(ctx context.Context, p pending, res *Result) error {
 			return nil
 		}
 	}
-	r := h.send(ctx, http.MethodPost, h.base, p.body)
+	r := h.send(ctx, http.MethodPost, h.base, p.body, idempotencyKey())
 	op.Attempts += r.attempts
 	op.Status = r.status
 	if r.ctxErr != nil {
@@ -503,7 +504,7 @@ func (h *HTTP) record(p pending, ref string, op Op, res *Result) error {
 func (h *HTTP) revoke(ctx context.Context, key string, res *Result) error {
 	st := h.state
 	sg := st.Grants[key]
-	r := h.send(ctx, http.MethodDelete, h.base+"/"+url.PathEscape(sg.Ref), nil)
+	r := h.send(ctx, http.MethodDelete, h.base+"/"+url.PathEscape(sg.Ref), nil, "")
 	op := Op{Action: Revoke, Grant: sg.grant(key), Ref: sg.Ref, Attempts: r.attempts, Status: r.status}
 	if r.ctxErr != nil {
 		return r.ctxErr
@@ -552,8 +553,15 @@ type reply struct {
 	ctxErr    error // ctx was done: the push stops
 }
 
+// idempotencyKey names one create, random so that a grant revoked and
+// wanted again is created anew. A create whose answer was lost (a
+// timeout) is retried with the same key, so an ACS that honours the
+// header answers with the grant it already made instead of making a
+// second one.
+func idempotencyKey() string { return rand.Text() }
+
 // send makes one request, retrying transient failures with backoff.
-func (h *HTTP) send(ctx context.Context, method, target string, body []byte) reply {
+func (h *HTTP) send(ctx context.Context, method, target string, body []byte, idemKey string) reply {
 	var r reply
 	delay := h.opts.RetryMin
 	for r.attempts < h.opts.Attempts {
@@ -571,7 +579,7 @@ func (h *HTTP) send(ctx context.Context, method, target string, body []byte) rep
 			delay = min(2*delay, h.opts.RetryMax)
 		}
 		r.attempts++
-		r.status, r.body, r.err = h.once(ctx, method, target, body)
+		r.status, r.body, r.err = h.once(ctx, method, target, body, idemKey)
 		if ctx.Err() != nil {
 			r.ctxErr = fmt.Errorf("access output %s: %w", h.opts.ID, ctx.Err())
 			return r
@@ -590,7 +598,7 @@ func (h *HTTP) send(ctx context.Context, method, target string, body []byte) rep
 
 // once makes one request. Errors name the method and the URL without
 // query or user info, never the headers.
-func (h *HTTP) once(ctx context.Context, method, target string, body []byte) (int, []byte, error) {
+func (h *HTTP) once(ctx context.Context, method, target string, body []byte, idemKey string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
 	var rd io.Reader
@@ -605,6 +613,9 @@ func (h *HTTP) once(ctx context.Context, method, target string, body []byte) (in
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
 	for k, v := range h.opts.Headers {
 		req.Header.Set(k, v)
 	}

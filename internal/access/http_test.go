@@ -232,6 +232,22 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		require.Equal(t, want(gs), held(a))
 	})
 
+	t.Run("a create whose answer is lost is not made twice", func(t *testing.T) {
+		a := newACS(t, 1)
+		p := newPusher(t, a, t.TempDir(), 1, func() time.Time { return morning },
+			func(o *access.HTTPOptions) { o.Timeout = 200 * time.Millisecond })
+		a.LoseNextAnswer(1)
+		res := push(t, p, gs)
+		require.Empty(t, res.Failures(), res.String())
+		require.Equal(t, 2, res.Ops[0].Attempts)
+		require.Equal(t, "p-1", res.Ops[0].Ref, "the retry got the first create's answer")
+		require.Len(t, a.Grants(), 1)
+		require.Zero(t, a.Count(http.StatusUnprocessableEntity))
+		reqs := a.Requests()
+		require.NotEmpty(t, reqs[0].Header.Get("Idempotency-Key"))
+		require.Equal(t, reqs[0].Header.Get("Idempotency-Key"), reqs[1].Header.Get("Idempotency-Key"))
+	})
+
 	t.Run("still failing after the attempts: reported, then made on the next push", func(t *testing.T) {
 		a := newACS(t, 1)
 		p := newPusher(t, a, t.TempDir(), 1, func() time.Time { return morning },

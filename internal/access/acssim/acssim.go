@@ -7,7 +7,9 @@
 // <path> with a grant creates it and answers 201 {"id": ref}; PUT
 // <path>/<ref> replaces it (404 if unknown); DELETE <path>/<ref> removes
 // it (404 if unknown). A create with a key already held is refused with
-// 422, as a second copy of one grant. A grant that would give its group more than
+// 422, as a second copy of one grant, unless it repeats the
+// Idempotency-Key header of a create already made: then it gets that
+// create's answer again. A grant that would give its group more than
 // MaxPerGroupDoor simultaneous permissions at its door is refused with
 // 409 Conflict. Serve it with net/http/httptest or an http.Server.
 package acssim
@@ -68,6 +70,9 @@ type Server struct {
 	requests []Request
 	failNext []int // statuses for the next requests
 	hangNext int
+	loseNext int
+	// answered holds the answers to creates by Idempotency-Key.
+	answered map[string]answer
 	release  chan struct{}
 	closed   bool
 }
@@ -78,7 +83,7 @@ func New(o Options) *Server {
 		o.Path = "/api/grants"
 	}
 	o.Path = strings.TrimRight(o.Path, "/")
-	return &Server{opts: o, grants: map[string]Grant{}, release: make(chan struct{})}
+	return &Server{opts: o, grants: map[string]Grant{}, answered: map[string]answer{}, release: make(chan struct{})}
 }
 
 // Close releases hung requests; call it before closing the HTTP server.
@@ -107,6 +112,21 @@ func (s *Server) HangNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hangNext += n
+}
+
+// LoseNextAnswer processes the next n requests but holds their answers
+// until the client gives up (or Close), as when a reply is lost on the
+// way back.
+func (s *Server) LoseNextAnswer(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loseNext += n
+}
+
+// answer is a status and body.
+type answer struct {
+	status int
+	body   []byte
 }
 
 // Remove deletes a grant as an operator would in the ACS's own UI.
@@ -190,13 +210,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return // status stays 0: no answer
 	}
-	status, answer := s.handle(r, data)
+	status, out := s.handle(r, data)
 	s.requests[idx].Status = status
+	lose := s.loseNext > 0
+	if lose {
+		s.loseNext--
+		s.requests[idx].Status = 0 // the client never sees it
+	}
+	release := s.release
 	s.mu.Unlock()
-	if answer != nil {
+	if lose {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return
+	}
+	if out != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		w.Write(answer)
+		w.Write(out)
 		return
 	}
 	w.WriteHeader(status)
@@ -228,6 +261,10 @@ func (s *Server) handle(r *http.Request, data []byte) (int, []byte) {
 	}
 	switch {
 	case r.Method == http.MethodPost && id == "":
+		idem := r.Header.Get("Idempotency-Key")
+		if a, ok := s.answered[idem]; ok && idem != "" {
+			return a.status, a.body // a retried create: the same answer
+		}
 		g, err := decode(data)
 		if err != nil {
 			return http.StatusBadRequest, msg("%v", err)
@@ -245,6 +282,9 @@ func (s *Server) handle(r *http.Request, data []byte) (int, []byte) {
 		g.ID = "p-" + strconv.Itoa(s.next)
 		s.grants[g.ID] = g
 		b, _ := json.Marshal(map[string]string{"id": g.ID})
+		if idem != "" {
+			s.answered[idem] = answer{http.StatusCreated, b}
+		}
 		return http.StatusCreated, b
 	case r.Method == http.MethodPut && id != "":
 		if _, ok := s.grants[id]; !ok {
