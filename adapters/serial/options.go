@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -370,6 +371,9 @@ func (o Options) validate() (*settings, error) {
 		if p.command == "" {
 			bad("poll: command is required")
 		}
+		if strings.ContainsAny(p.command, "\r\n") {
+			bad("poll: command %q holds a line end; the terminator is added when sent", p.command)
+		}
 		if p.interval <= 0 {
 			bad("poll: interval %s is not positive", p.interval)
 		}
@@ -390,6 +394,7 @@ func (o Options) validate() (*settings, error) {
 
 	// Which points can an event line set, and with a pulse?
 	settable := map[string]bool{}
+	incomplete := false // an event failed to compile: settable is partial
 	pulses := map[string]bool{}
 	for i, ep := range o.Events {
 		where := fmt.Sprintf("events[%d]", i)
@@ -397,7 +402,8 @@ func (o Options) validate() (*settings, error) {
 		errs = append(errs, eerr...)
 		for j, a := range ev.set {
 			if a.point.src == "" {
-				continue // reported by compileEvent
+				incomplete = true // reported by compileEvent
+				continue
 			}
 			m := a.point.matcher()
 			n := 0
@@ -424,7 +430,7 @@ func (o Options) validate() (*settings, error) {
 		if pulses[id] {
 			s.pulsePoints = append(s.pulsePoints, id)
 		}
-		if ps := s.points[id]; ps != nil && ps.readBack == ReadBackEvent && !settable[id] {
+		if ps := s.points[id]; ps != nil && ps.readBack == ReadBackEvent && !settable[id] && !incomplete {
 			bad("points[%q]: read_back is event, but no event pattern sets the point", id)
 		}
 	}
@@ -445,10 +451,21 @@ func compilePoint(id string, p PointSpec, replies func(where, ack, nak string) (
 	if id == "" {
 		bad("empty point id")
 	}
-	for name := range p.Vars {
+	for name, v := range p.Vars {
 		if !fieldName.MatchString(name) || name == "value" {
 			bad("var %q: use letters, digits and _, and not value", name)
 		}
+		if strings.ContainsAny(v, "\r\n") {
+			bad("var %q: %q holds a line end", name, v)
+		}
+	}
+	for k, cmd := range p.Commands {
+		if strings.ContainsAny(cmd, "\r\n") {
+			bad("commands[%q] %q holds a line end; the terminator is added when sent", k, cmd)
+		}
+	}
+	if strings.ContainsAny(p.Command, "\r\n") {
+		bad("command %q holds a line end; the terminator is added when sent", p.Command)
 	}
 	known := func(t template, what string) {
 		for _, f := range t.fields() {
@@ -513,8 +530,8 @@ func compilePoint(id string, p PointSpec, replies func(where, ack, nak string) (
 	if ps.confirm == 0 {
 		ps.confirm = replyTimeout
 	}
-	if ps.confirm < 0 {
-		bad("confirm_timeout %s is negative", ps.confirm)
+	if p.ConfirmTimeout < 0 {
+		bad("confirm_timeout %s is negative", p.ConfirmTimeout)
 	}
 	return ps, errs
 }
