@@ -87,18 +87,25 @@ type readPlan struct {
 	dups    [][2]int // {first listing, repeat} of points listed more than once
 }
 
-// wire is what planning depends on of a point: its address and type.
+// wire is what reading a point depends on: its address and type for
+// planning, scale and offset for decoding, and its id. Reads decode from
+// the plan's copy, so that they touch each point only once, in fits.
 type wire struct {
-	addr site.ModbusAddress
-	typ  site.DataType
-	ok   bool // the point has an address
+	id            string
+	addr          site.ModbusAddress
+	typ           site.DataType
+	scale, offset float64
+	ok            bool // the point has an address
 }
 
 func wireOf(p *site.Point) wire {
-	if p == nil || p.Modbus == nil {
+	if p == nil {
 		return wire{}
 	}
-	return wire{*p.Modbus, p.Type, true}
+	if p.Modbus == nil {
+		return wire{id: p.ID}
+	}
+	return wire{p.ID, *p.Modbus, p.Type, p.Scale, p.Offset, true}
 }
 
 // fits reports whether the plan still holds for points.
@@ -181,7 +188,7 @@ func (c *Client) newPlan(points []*site.Point) *readPlan {
 func (c *Client) Read(ctx context.Context, points []*site.Point) []control.Reading {
 	out := make([]control.Reading, len(points))
 	pl := c.planFor(points)
-	c.read(ctx, pl, func(i int, r control.Reading) { out[i] = r })
+	c.read(ctx, pl, func(i int, r control.Reading) { out[i] = r }, false)
 	for _, d := range pl.dups {
 		out[d[1]] = out[d[0]]
 	}
@@ -189,10 +196,10 @@ func (c *Client) Read(ctx context.Context, points []*site.Point) []control.Readi
 }
 
 // read reads the planned points and calls emit once per distinct point,
-// with its first index in the planned slice, as soon as its request is
-// done (Watch sends them on at once, so that a slow unit does not hold
-// back the readings of the others).
-func (c *Client) read(ctx context.Context, pl *readPlan, emit func(int, control.Reading)) {
+// with its first index in the planned slice. With each set it does so as
+// soon as the point's request is done (Watch sends them on at once, so
+// that a slow unit does not hold back the readings of the others).
+func (c *Client) read(ctx context.Context, pl *readPlan, emit func(int, control.Reading), each bool) {
 	for _, i := range pl.bad {
 		p := pl.points[i]
 		if p == nil {
@@ -201,7 +208,7 @@ func (c *Client) read(ctx context.Context, pl *readPlan, emit func(int, control.
 		}
 		emit(i, control.Reading{Point: p.ID, Time: time.Now(), Err: fmt.Errorf("read %s: %w", p.ID, checkPoint(p))})
 	}
-	retry := c.runReads(ctx, pl.batches, emit)
+	retry := c.runReads(ctx, pl, pl.batches, emit, each)
 	if len(retry) == 0 {
 		return
 	}
@@ -230,57 +237,83 @@ func (c *Client) read(ctx context.Context, pl *readPlan, emit func(int, control.
 			b.idx[k] = at[i]
 		}
 	}
-	c.runReads(ctx, batches, emit)
+	c.runReads(ctx, pl, batches, emit, each)
 }
 
-// runReads sends the read batches and emits their readings. It returns
-// the batches that read through gaps and got an illegal data address
-// exception, unemitted.
-func (c *Client) runReads(ctx context.Context, batches []readBatch, emit func(int, control.Reading)) []readBatch {
+// runReads sends the read batches and emits their readings. With each
+// set it emits the readings of a request as soon as the request is done
+// (Watch); else it is woken once, when all are done (Read). It returns the
+// batches that read through gaps and got an illegal data address
+// exception, unemitted. When ctx ends first, the requests not done get its
+// error.
+func (c *Client) runReads(ctx context.Context, pl *readPlan, batches []readBatch, emit func(int, control.Reading), each bool) []readBatch {
 	if len(batches) == 0 {
 		return nil
 	}
-	done := make(chan *job, len(batches))
 	jobs := make([]job, len(batches))
+	var group *jobGroup
+	done := make(chan *job, len(batches))
+	if !each {
+		group = &jobGroup{}
+		group.left.Store(int32(len(batches)))
+		done = make(chan *job, 1)
+	}
 	for i := range batches {
-		jobs[i] = job{unit: batches[i].Unit, read: &batches[i], abandon: ctx.Done(), done: done, batch: i}
+		jobs[i] = job{unit: batches[i].Unit, read: &batches[i], abandon: ctx.Done(), done: done, group: group, batch: i}
 	}
 	c.link.submit(jobs)
+
 	var retry []readBatch
-	left := len(batches)
-	for left > 0 {
-		var j *job
+	// result emits the readings of a job that is over, or keeps its batch
+	// for a read without gaps.
+	result := func(j *job, mayRetry bool) {
+		j.finished = true
+		b := &batches[j.batch]
+		if j.err != nil {
+			if mayRetry && b.gaps && errors.Is(j.err, modbus.ErrIllegalDataAddress) {
+				retry = append(retry, *b)
+				return
+			}
+			c.emitErr(b, j.err, emit)
+			return
+		}
+		now := time.Now()
+		bits := isBitTable(b.Table)
+		for _, i := range b.idx {
+			w := &pl.wires[i]
+			off := int(w.addr.Address) - int(b.Start)
+			var v float64
+			if bits {
+				v = decodeBit(j.bits[off])
+			} else {
+				v = decode(w.typ, &w.addr, w.scale, w.offset, j.regs[off:off+widthOf(b.Table, w.typ)])
+			}
+			emit(i, control.Reading{Point: w.id, Value: v, Time: now})
+		}
+	}
+	for left := len(jobs); left > 0; {
 		select {
-		case j = <-done:
+		case j := <-done:
+			if group == nil {
+				result(j, true)
+				left--
+				continue
+			}
+			for i := range jobs {
+				result(&jobs[i], true)
+			}
+			left = 0
 		case <-ctx.Done():
-			for i := range batches {
-				if !jobs[i].finished {
+			for i := range jobs {
+				switch j := &jobs[i]; {
+				case j.finished:
+				case j.over.Load():
+					result(j, false)
+				default:
 					c.emitErr(&batches[i], ctx.Err(), emit)
 				}
 			}
 			return nil
-		}
-		left--
-		j.finished = true
-		b := &batches[j.batch]
-		if j.err != nil {
-			if b.gaps && errors.Is(j.err, modbus.ErrIllegalDataAddress) {
-				retry = append(retry, *b)
-				continue
-			}
-			c.emitErr(b, j.err, emit)
-			continue
-		}
-		now := time.Now()
-		for k, p := range b.points {
-			off := int(p.Modbus.Address) - int(b.Start)
-			var v float64
-			if isBitTable(b.Table) {
-				v = decodeBit(j.bits[off])
-			} else {
-				v = decodeRegisters(p, j.regs[off:off+width(p)])
-			}
-			emit(b.idx[k], control.Reading{Point: p.ID, Value: v, Time: now})
 		}
 	}
 	return retry
@@ -478,7 +511,7 @@ func (c *Client) Watch(ctx context.Context, points []*site.Point, out chan<- con
 			case <-ctx.Done():
 				stopped = true
 			}
-		})
+		}, true)
 		if ctx.Err() != nil {
 			return nil
 		}

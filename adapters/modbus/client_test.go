@@ -288,7 +288,11 @@ func TestReadPlanFollowsThePoints(t *testing.T) {
 	require.Equal(t, []float64{10, 20<<16 | 1}, values())
 	points[1] = hr("c", 2, site.TypeUint16) // another point in the same slice
 	require.Equal(t, []float64{10, 12}, values())
-	require.Equal(t, []string{"a", "c"}, []string{c.Read(testCtx(t), points)[0].Point, c.Read(testCtx(t), points)[1].Point})
+	a.Scale, a.Offset = 0.5, 1 // decoding follows scale and offset
+	require.Equal(t, []float64{6, 12}, values())
+	a.ID = "renamed"
+	rs := c.Read(testCtx(t), points)
+	require.Equal(t, []string{"renamed", "c"}, []string{rs[0].Point, rs[1].Point})
 }
 
 // TestReadRepeatsAndBadPoints reads a slice that lists a point twice and

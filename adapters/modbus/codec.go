@@ -21,10 +21,16 @@ func isBitTable(t site.ModbusTable) bool {
 
 // width is the number of registers (or bits) a point occupies.
 func width(p *site.Point) int {
-	if isBitTable(p.Modbus.Table) || p.Type == site.TypeBool {
+	return widthOf(p.Modbus.Table, p.Type)
+}
+
+// widthOf is the number of registers (or bits) a value of type t
+// occupies in table.
+func widthOf(table site.ModbusTable, t site.DataType) int {
+	if isBitTable(table) || t == site.TypeBool {
 		return 1
 	}
-	return p.Type.Registers()
+	return t.Registers()
 }
 
 // checkPoint reports why a point cannot be read or written over Modbus,
@@ -85,8 +91,13 @@ func decodeBit(b bool) float64 {
 // decodeRegisters returns the engineering value of a point from its
 // registers as they came off the wire (most significant byte first).
 func decodeRegisters(p *site.Point, regs []uint16) float64 {
-	a := p.Modbus
-	if p.Type == site.TypeBool {
+	return decode(p.Type, p.Modbus, p.Scale, p.Offset, regs)
+}
+
+// decode returns the engineering value of a value of type t at address a,
+// with scale (0 taken as 1) and offset, from its wire registers.
+func decode(t site.DataType, a *site.ModbusAddress, scale, offset float64, regs []uint16) float64 {
+	if t == site.TypeBool {
 		r := regs[0]
 		if a.ByteOrder == site.LittleEndian {
 			r = r<<8 | r>>8
@@ -94,9 +105,9 @@ func decodeRegisters(p *site.Point, regs []uint16) float64 {
 		return decodeBit(r>>a.Bit&1 == 1)
 	}
 	var buf [8]byte
-	b := unorder(buf[:], p, regs)
+	b := unorder(buf[:], a, regs)
 	var raw float64
-	switch p.Type {
+	switch t {
 	case site.TypeInt16:
 		raw = float64(int16(binary.BigEndian.Uint16(b)))
 	case site.TypeUint16:
@@ -110,14 +121,17 @@ func decodeRegisters(p *site.Point, regs []uint16) float64 {
 	case site.TypeFloat64:
 		raw = math.Float64frombits(binary.BigEndian.Uint64(b))
 	}
-	return raw*scale(p) + p.Offset
+	if scale == 0 {
+		scale = 1
+	}
+	return raw*scale + offset
 }
 
 // unorder turns wire registers into the value's big-endian bytes, in buf
 // if it is large enough: it undoes the word order (low word first when
 // little) and the byte order within each register (low byte first when
 // little).
-func unorder(buf []byte, p *site.Point, regs []uint16) []byte {
+func unorder(buf []byte, a *site.ModbusAddress, regs []uint16) []byte {
 	n := len(regs)
 	var b []byte
 	if 2*n <= len(buf) {
@@ -127,10 +141,10 @@ func unorder(buf []byte, p *site.Point, regs []uint16) []byte {
 	}
 	for i, r := range regs {
 		j := i
-		if p.Modbus.WordOrder == site.LittleEndian {
+		if a.WordOrder == site.LittleEndian {
 			j = n - 1 - i
 		}
-		if p.Modbus.ByteOrder == site.LittleEndian {
+		if a.ByteOrder == site.LittleEndian {
 			r = r<<8 | r>>8
 		}
 		binary.BigEndian.PutUint16(b[2*j:], r)

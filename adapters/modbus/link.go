@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/simonvetter/modbus"
@@ -43,15 +44,35 @@ type job struct {
 	// abandon is closed when the caller no longer waits for the result
 	// (its context is done); the job is then dropped unsent.
 	abandon <-chan struct{}
-	// done receives the job once, when err is final. It is buffered for
-	// every job of a call, so finishing never blocks.
-	done chan<- *job
-	err  error
+	// done receives the job once, when err is final; with a group, it
+	// receives only the last job of the group to finish. It is buffered
+	// for every send of a call, so finishing never blocks.
+	done  chan<- *job
+	group *jobGroup
+	err   error
+	// over is set when err (and the reply) are final.
+	over atomic.Bool
 
 	attempts  int
 	notBefore time.Time
 	batch     int  // index of the caller's batch
 	finished  bool // the caller has its result (owned by the caller)
+}
+
+// jobGroup holds the jobs of a call that wants to be woken once, when
+// all of them are done, rather than once per request.
+type jobGroup struct {
+	left atomic.Int32
+}
+
+// complete makes err the job's final result and tells the caller.
+func (j *job) complete(err error) {
+	j.err = err
+	j.over.Store(true)
+	if j.group != nil && j.group.left.Add(-1) > 0 {
+		return
+	}
+	j.done <- j
 }
 
 // unitState is the health and queue of one unit on the link.
@@ -147,8 +168,7 @@ func (l *link) submit(jobs []job) {
 	if l.closed {
 		l.mu.Unlock()
 		for i := range jobs {
-			jobs[i].err = ErrClosed
-			jobs[i].done <- &jobs[i]
+			jobs[i].complete(ErrClosed)
 		}
 		return
 	}
@@ -212,8 +232,7 @@ func (l *link) loop() {
 		l.mu.Lock()
 		for _, u := range l.units {
 			for _, j := range u.queue {
-				j.err = ErrClosed
-				j.done <- j
+				j.complete(ErrClosed)
 			}
 			u.queue = nil
 		}
@@ -267,14 +286,12 @@ func (l *link) next(now time.Time) (*job, *unitState, time.Duration) {
 			j := u.queue[0]
 			if isClosed(j.abandon) {
 				u.queue = u.queue[1:]
-				j.err = errAbandoned
-				j.done <- j
+				j.complete(errAbandoned)
 				continue
 			}
 			if retryAt, cause, down := l.downUntilLocked(u); down && now.Before(retryAt) {
 				u.queue = u.queue[1:]
-				j.err = fmt.Errorf("%w until %s: %w", ErrUnitDown, retryAt.Format("15:04:05.000"), cause)
-				j.done <- j
+				j.complete(fmt.Errorf("%w until %s: %w", ErrUnitDown, retryAt.Format("15:04:05.000"), cause))
 				continue
 			}
 			if d := j.notBefore.Sub(now); d > 0 {
@@ -372,8 +389,7 @@ func (l *link) run(j *job, u *unitState) {
 		j.attempts++
 		u.queue = slices.Insert(u.queue, 0, j)
 	default:
-		j.err = err
-		j.done <- j
+		j.complete(err)
 	}
 }
 
@@ -426,8 +442,7 @@ func (l *link) requeue(j *job, u *unitState, notBefore time.Time) {
 }
 
 func (l *link) finish(j *job, err error) {
-	j.err = err
-	j.done <- j
+	j.complete(err)
 }
 
 // connect opens the connection if it is not open. While the link is in
