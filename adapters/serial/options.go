@@ -541,6 +541,9 @@ func compileEvent(where string, ep EventPattern) (event, []error) {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(where+": "+format, args...))
 	}
+	badSet := func(j int, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.set[%d]: "+format, append([]any{where, j}, args...)...))
+	}
 	var ev event
 	var groups []string
 	re, err := compileLine(ep.Pattern)
@@ -566,7 +569,7 @@ func compileEvent(where string, ep EventPattern) (event, []error) {
 		}
 		for _, f := range t.fields() {
 			if !slices.Contains(groups, f) {
-				bad("set[%d]: %s %q names {%s}, but the pattern has no group of that name (groups: %v)", j, what, t.src, f, groups)
+				badSet(j, "%s %q names {%s}, but the pattern has no group of that name (groups: %v)", what, t.src, f, groups)
 			}
 		}
 	}
@@ -575,9 +578,9 @@ func compileEvent(where string, ep EventPattern) (event, []error) {
 		pt, err := parseTemplate(a.Point)
 		switch {
 		case a.Point == "":
-			bad("set[%d]: point is required", j)
+			badSet(j, "point is required")
 		case err != nil:
-			bad("set[%d]: point: %w", j, err)
+			badSet(j, "point: %w", err)
 		default:
 			checkFields(j, "point", pt)
 			as.point = pt
@@ -585,15 +588,15 @@ func compileEvent(where string, ep EventPattern) (event, []error) {
 		vt, err := parseTemplate(a.Value)
 		switch {
 		case a.Value == "":
-			bad("set[%d]: value is required (a number, or a template such as {state})", j)
+			badSet(j, "value is required (a number, or a template such as {state})")
 		case err != nil:
-			bad("set[%d]: value: %w", j, err)
+			badSet(j, "value: %w", err)
 		case vt.fixed() && len(a.Map) > 0:
-			bad("set[%d]: map needs a value naming a group, such as {state}", j)
+			badSet(j, "map needs a value naming a group, such as {state}")
 		case vt.fixed():
 			v, perr := strconv.ParseFloat(a.Value, 64)
 			if perr != nil {
-				bad("set[%d]: value %q is neither a number nor a template naming a group", j, a.Value)
+				badSet(j, "value %q is neither a number nor a template naming a group", a.Value)
 			}
 			as.value, as.literal = vt, v
 		default:
@@ -602,7 +605,7 @@ func compileEvent(where string, ep EventPattern) (event, []error) {
 		}
 		as.m = a.Map
 		if a.Pulse < 0 {
-			bad("set[%d]: pulse %s is negative", j, a.Pulse)
+			badSet(j, "pulse %s is negative", a.Pulse)
 		}
 		as.pulse = a.Pulse
 		ev.set = append(ev.set, as)

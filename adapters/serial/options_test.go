@@ -60,20 +60,20 @@ func TestOptionsErrors(t *testing.T) {
 		{"empty pattern", func(o *Options) { o.Events[0].Pattern = "" }, []string{"events[0]: pattern is required"}},
 		{"no assignments", func(o *Options) { o.Events[1].Set = nil }, []string{"events[1]: set names no point"}},
 		{"group missing", func(o *Options) { o.Events[3].Set[0].Point = "door{dor}_contact" }, []string{
-			`events[3]: set[0]: point "door{dor}_contact" names {dor}, but the pattern has no group of that name (groups: [door state])`}},
+			`events[3].set[0]: point "door{dor}_contact" names {dor}, but the pattern has no group of that name (groups: [door state])`}},
 		{"value group missing", func(o *Options) { o.Events[4].Set[1].Value = "{badge}" }, []string{
-			`events[4]: set[1]: value "{badge}" names {badge}, but the pattern has no group of that name`}},
+			`events[4].set[1]: value "{badge}" names {badge}, but the pattern has no group of that name`}},
 		{"unknown fixed point", func(o *Options) { o.Events[1].Set[0].Point = "area9_alarm" }, []string{
 			`events[1].set[0]: point "area9_alarm" is not in points`}},
 		{"template matches no point", func(o *Options) { o.Events[4].Set[1].Point = "reader{door}_card" }, []string{
 			`events[4].set[1]: point template "reader{door}_card" matches no point in points`}},
 		{"bad literal", func(o *Options) { o.Events[1].Set[0].Value = "on" }, []string{
-			`events[1]: set[0]: value "on" is neither a number nor a template naming a group`}},
+			`events[1].set[0]: value "on" is neither a number nor a template naming a group`}},
 		{"map with literal", func(o *Options) { o.Events[0].Set[0].Value = "1" }, []string{
-			"events[0]: set[0]: map needs a value naming a group, such as {state}"}},
+			"events[0].set[0]: map needs a value naming a group, such as {state}"}},
 		{"unclosed brace", func(o *Options) { o.Events[0].Set[0].Point = "area{area_armed" }, []string{
-			`events[0]: set[0]: point: template "area{area_armed": unclosed {`}},
-		{"negative pulse", func(o *Options) { o.Events[4].Set[0].Pulse = -time.Second }, []string{"events[4]: set[0]: pulse -1s is negative"}},
+			`events[0].set[0]: point: template "area{area_armed": unclosed {`}},
+		{"negative pulse", func(o *Options) { o.Events[4].Set[0].Pulse = -time.Second }, []string{"events[4].set[0]: pulse -1s is negative"}},
 		{"command field", func(o *Options) { o.Points["door3_unlock"] = PointSpec{Command: "UNLOCK {door} {value}"} }, []string{
 			`points["door3_unlock"]: command "UNLOCK {door} {value}" names {door}, which is neither value nor one of the point's vars`}},
 		{"commands key", func(o *Options) { o.Points["area1_armed"] = PointSpec{Commands: map[string]string{"on": "ARM 1"}} }, []string{
