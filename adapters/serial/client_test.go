@@ -308,3 +308,63 @@ func TestNotASerialDevice(t *testing.T) {
 	require.Contains(t, err.Error(), "not a serial device")
 	require.False(t, errors.Is(err, ErrNoReply))
 }
+
+// TestRS485: on a half-duplex bus the commands still go one at a time
+// after the line's silence; the kernel's RS-485 mode is refused by a pty
+// with a clear error.
+func TestRS485(t *testing.T) {
+	r := newRig(t, helperConfig{}, func(o *Options) {
+		o.RS485 = true
+		o.InterFrameDelay = 20 * time.Millisecond
+	})
+	for _, v := range []float64{1, 0, 1} {
+		require.NoError(t, r.write(t, "area2_armed", v))
+	}
+	require.NoError(t, r.write(t, "door3_unlock", 1))
+	require.Equal(t, []string{"STATUS?", "ARM 2", "DISARM 2", "ARM 2", "UNLOCK 3 1"}, r.panel.received(t))
+
+	o := demoOptions(r.cable.a)
+	o.KernelRS485 = true
+	c, err := New(o, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	err = c.Write(context.Background(), []control.Write{{Point: r.pts["area2_armed"], Value: 1}})[0]
+	require.ErrorIs(t, err, ErrPortDown)
+	require.Contains(t, err.Error(), "RS485")
+}
+
+// TestNotConfirmed: with read_back event, an acknowledged command that
+// the panel does not confirm in time is an error.
+func TestNotConfirmed(t *testing.T) {
+	r := newRig(t, helperConfig{ExitDelay: time.Minute}, func(o *Options) {
+		spec := o.Points["area1_armed"]
+		spec.ConfirmTimeout = 100 * time.Millisecond
+		o.Points["area1_armed"] = spec
+	})
+	err := r.write(t, "area1_armed", 1)
+	require.ErrorIs(t, err, ErrNotConfirmed)
+	require.Contains(t, err.Error(), `command "ARM 1" acknowledged, but no event line confirmed the write within 100ms`)
+	got := r.read(t, "area1_armed")
+	require.NoError(t, got.Err)
+	require.Equal(t, 0.0, got.Value, "the panel still reports the area disarmed")
+}
+
+// TestAbandonedWrite: a write whose context ends returns at once; the
+// command still gets its reply, and the next command is not confused by
+// it.
+func TestAbandonedWrite(t *testing.T) {
+	r := newRig(t, helperConfig{})
+	r.panel.script(t, "hold")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { done <- r.c.Write(ctx, []control.Write{{Point: r.pts["area2_armed"], Value: 1}})[0] })
+	t.Cleanup(wg.Wait)
+	eventually(t, 10*time.Second, func() bool { return slices.Contains(r.panel.received(t), "ARM 2") }, "panel receives ARM 2")
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	r.panel.script(t, "release")
+	r.await(t, "area2_armed", 1) // the panel's report after its OK
+	require.NoError(t, r.write(t, "area2_armed", 0))
+	require.Equal(t, []string{"STATUS?", "ARM 2", "DISARM 2"}, r.panel.received(t))
+}
