@@ -100,11 +100,16 @@ func (h *harness) step(now time.Time) {
 // take returns the events so far as "15:04:05 kind severity subject" and
 // forgets them.
 func (h *harness) take() []string {
+	out := lines(h.events)
+	h.events = nil
+	return out
+}
+
+func lines(evs []events.Event) []string {
 	var out []string
-	for _, e := range h.events {
+	for _, e := range evs {
 		out = append(out, fmt.Sprintf("%s %s %s %s", e.Time.In(cph).Format("15:04:05"), e.Kind, e.Severity, e.Subject))
 	}
-	h.events = nil
 	return out
 }
 
