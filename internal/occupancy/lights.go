@@ -149,7 +149,9 @@ func (t *Tracker) Adjustments() []Adjustment {
 	defer t.mu.Unlock()
 	var out []Adjustment
 	for _, r := range t.records {
-		if r.Outcome != OutcomeNoShow || t.byID[r.Space] == nil || !r.Deadline.Before(r.End) {
+		// A judgement restored for a space that no longer has no_show
+		// releases nothing.
+		if sp := t.byID[r.Space]; r.Outcome != OutcomeNoShow || sp == nil || !sp.noShow || !r.Deadline.Before(r.End) {
 			continue
 		}
 		out = append(out, Adjustment{Space: r.Space, From: r.Deadline, To: r.End, Vacant: true, Cause: CauseNoShow, Booking: r.Booking,

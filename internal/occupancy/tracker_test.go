@@ -454,6 +454,14 @@ func TestNeverLightOutsideBooking(t *testing.T) {
 		}{{"16:59", false}, {"17:04", false}, {"17:05", true}, {"17:55", true}, {"18:00", true}, {"18:55:01", false}, {"18:55:03", true}, {"19:00", false}, {"20:30", false}} {
 			require.Equal(t, c.on, lightsOn(tr, at(t, c.at)), c.at)
 		}
+		// The evening booking after a gap needs its own card.
+		require.Equal(t, []events.Kind{events.LightsEnabled}, kinds(tr.Grant("pitch_gate", at(t, "20:05"))))
+		for _, c := range []struct {
+			at string
+			on bool
+		}{{"19:30", false}, {"20:04", false}, {"20:05", true}, {"20:55:01", false}, {"20:59", true}, {"21:00", false}} {
+			require.Equal(t, c.on, lightsOn(tr, at(t, c.at)), c.at)
+		}
 	})
 	t.Run("button inside the booking", func(t *testing.T) {
 		tr := pitch(t, win(t, "fb", "club", "18:00", "20:00"))
@@ -531,6 +539,18 @@ func TestRestart(t *testing.T) {
 		require.Equal(t, []ReportRow{{Organiser: "org-chess", Bookings: 1, NoShows: 1, Rate: 1}}, tr2.Report(at(t, "00:00"), at(t, "23:59")))
 		require.Equal(t, []events.Kind{events.LightsWarning}, kinds(tr2.Advance(at(t, "19:55"))))
 		require.Equal(t, []events.Kind{events.InUse}, kinds(tr2.Grant("room12_door", at(t, "20:00"))))
+	})
+	t.Run("no_show dropped from the mapping", func(t *testing.T) {
+		tr := chess(t)
+		require.Len(t, tr.Advance(at(t, "19:20")), 1)
+		blob, err := tr.Snapshot()
+		require.NoError(t, err)
+		spec := referenceSpec()
+		spec.Spaces[0].NoShow = nil
+		tr2 := newTracker(t, spec)
+		require.NoError(t, tr2.Restore(blob))
+		require.Empty(t, noShowAdjustments(tr2), "no release without no_show")
+		require.Len(t, tr2.Report(at(t, "00:00"), at(t, "23:59")), 1, "the judgement stays in the report")
 	})
 	t.Run("evidence before the restart counts", func(t *testing.T) {
 		tr := chess(t)
