@@ -24,6 +24,12 @@ const (
 	StillArmed Mismatch = "still_armed"
 )
 
+var mismatchWords = map[Mismatch]string{
+	NotArmed:              "not armed after its window",
+	DisarmedOutsideWindow: "disarmed outside any window",
+	StillArmed:            "still armed in its window",
+}
+
 type area struct {
 	spec  AreaSpec
 	loc   *time.Location
@@ -130,7 +136,7 @@ func (a *area) eval(m *Monitor, at time.Time) {
 					m.emit(at, events.AreaArmFailed, events.Alarm, "", a.spec.ID,
 						[]string{a.spec.Direct.Arm.Point, a.armed.point},
 						"%s did not arm: arm output %s was pulsed at %s and the area still reads disarmed after the exit delay of %s and %s more",
-						a.label(), a.spec.Direct.Arm.Point, m.clock(a.armCommanded, at), a.spec.ExitDelay, a.spec.MismatchAfter)
+						a.label(), a.spec.Direct.Arm.Point, m.clock(a.armCommanded, at), fmtDur(a.spec.ExitDelay), fmtDur(a.spec.MismatchAfter))
 				} else {
 					due := latest(a.armAt, a.trackSince)
 					a.raiseMismatch(m, at, due, NotArmed, events.Warning,
@@ -230,10 +236,10 @@ func (a *area) clearMismatch(m *Monitor, at time.Time, why string) {
 	if a.mismatch == NoMismatch {
 		return
 	}
-	k := a.mismatch
+	k, since := a.mismatch, a.mismatchSince
 	a.mismatch, a.mismatchSince = NoMismatch, time.Time{}
 	m.emit(at, events.AreaMismatch, events.Info, "", a.spec.ID, []string{a.armed.point},
-		"%s: mismatch cleared (%s): %s", a.label(), k, why)
+		"%s: mismatch cleared (%s); it was %s since %s", a.label(), why, mismatchWords[k], m.clock(since, at))
 }
 
 // night reports whether t falls in the area's night; without a night
@@ -276,7 +282,7 @@ func (a *area) leakCheck(m *Monitor, w *detector, at time.Time) {
 	if w.leak && !w.active {
 		w.leak = false
 		m.emit(at, events.Leak, events.Info, "", w.spec.ID, []string{w.spec.Point},
-			"%s: water flow stopped (%s)", w.spec.ID, fmtNum(w.in.val))
+			"leak cleared: water flow %s stopped (%s) in %s", w.spec.ID, fmtNum(w.in.val), a.label())
 		return
 	}
 	armed, known := a.isArmed()

@@ -80,7 +80,7 @@ func (d *detector) observe(m *Monitor, b bool, v float64, ok bool, at time.Time)
 		}
 	case DualTech:
 		if tripped && (other || (!otherRise.IsZero() && at.Sub(otherRise) <= d.spec.Within)) {
-			d.intrusion(m, at, fmt.Sprintf("both sensors tripped within %s", d.spec.Within))
+			d.intrusion(m, at, "both sensors tripped within "+fmtDur(d.spec.Within))
 		}
 	default:
 		if tripped {

@@ -331,7 +331,7 @@ func (d *door) eval(m *Monitor, at time.Time) {
 	if d.open && !d.held && !at.Before(d.openSince.Add(d.spec.HeldOpenAfter)) {
 		d.held = true
 		m.emit(at, events.DoorHeldOpen, events.Warning, d.spec.Space, d.spec.ID, d.contactPts,
-			"%s held open: open since %s, longer than %s", d.label(), m.clock(d.openSince, at), d.spec.HeldOpenAfter)
+			"%s held open: open since %s, longer than %s", d.label(), m.clock(d.openSince, at), fmtDur(d.spec.HeldOpenAfter))
 	}
 	if !d.left && !d.secured() && d.win.set && !d.win.covered(at) {
 		end := d.win.prevEnd(at)
@@ -342,7 +342,7 @@ func (d *door) eval(m *Monitor, at time.Time) {
 				after = fmt.Sprintf("after the window of space %s ended at %s", d.spec.Space, m.clock(end, at))
 			}
 			m.emit(at, events.DoorLeftUnlocked, events.Warning, d.spec.Space, d.spec.ID, d.boltContact,
-				"%s left unlocked: %s since %s, %s", d.label(), d.describe(), m.clock(d.unsecuredSince, at), after)
+				"%s left unlocked %s: %s, not closed and locked since %s", d.label(), after, d.describe(), m.clock(d.unsecuredSince, at))
 		}
 	}
 }

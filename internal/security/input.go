@@ -3,6 +3,7 @@ package security
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -132,3 +133,15 @@ func (n *numIn) problem(field string) string {
 }
 
 func fmtNum(v float64) string { return fmt.Sprintf("%g", v) }
+
+// fmtDur formats a duration for people: 3m, 1h30m, 10s.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

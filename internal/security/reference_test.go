@@ -149,6 +149,7 @@ func TestReferenceDay(t *testing.T) {
 	// What people read.
 	msgs := map[string]string{}
 	for _, e := range evs {
+		t.Logf("%s %-8s %-22s %s", e.Time.In(cph).Format("15:04:05"), e.Severity, e.Kind, e.Message)
 		require.Equal(t, "valby", e.Site)
 		require.NotEmpty(t, e.Message)
 		msgs[string(e.Kind)+" "+e.Subject] += e.Message + "\n"
@@ -158,6 +159,12 @@ func TestReferenceDay(t *testing.T) {
 	require.Contains(t, msgs["round_finding gym_side"], "round: door gym_side: open, deadbolt not thrown, want closed and locked, since 20:49:58")
 	require.Contains(t, msgs["round_finding gym_wing"], "round: area gym_wing: not armed, want armed, since 21:15:30")
 	require.Contains(t, msgs["round_done "], "round of valby at 21:20:00: 8 checked, 2 findings")
+	require.Contains(t, msgs["door_held_open gym_side"], "Gym side door (gym_side) held open: open since 20:50:00, longer than 3m")
+	require.Contains(t, msgs["area_mismatch gym_wing"], "Gym wing (gym_wing) is not armed: it should have armed at 21:15:30")
+	require.Contains(t, msgs["area_mismatch gym_wing"], "Gym wing (gym_wing): mismatch cleared (armed); it was not armed after its window since 21:15:30")
+	require.Contains(t, msgs["door_left_unlocked gym_side"],
+		"Gym side door (gym_side) left unlocked after the window of space gym ended at 21:15:00: open, deadbolt not thrown, not closed and locked since 20:49:58")
+	require.Contains(t, msgs["leak water_main"], "leak cleared: water flow water_main stopped (0) in Gym wing (gym_wing)")
 	require.Contains(t, msgs["leak water_main"], "leak: water flows (3.2, above 0.5) in Gym wing (gym_wing), armed and with no booking, at 02:00:00")
 
 	// The round report itself.

@@ -122,10 +122,8 @@ func (m *Monitor) Round(now time.Time, points []PointCheck) RoundReport {
 func (m *Monitor) checkDoor(d *door, now time.Time) Check {
 	c := Check{Kind: CheckDoor, Subject: d.spec.ID, Space: d.spec.Space, Points: append([]string{}, d.inputs...),
 		Want: "closed and locked", Got: d.describe()}
-	if d.bolt.present || d.unlock.present {
-		c.Want = "closed and locked"
-	} else {
-		c.Want = "closed"
+	if !d.canBeForced() {
+		c.Want = "closed" // the lock is not monitored
 	}
 	switch {
 	case !d.judged || !d.usable():
@@ -134,7 +132,7 @@ func (m *Monitor) checkDoor(d *door, now time.Time) Check {
 		c.Got, c.Since = "wire fault: "+d.fault, d.faultSince
 	case d.secured():
 		c.OK = true
-		if !d.bolt.present && !d.unlock.present {
+		if !d.canBeForced() {
 			c.Note = "the lock is not monitored"
 		}
 	default:

@@ -346,6 +346,8 @@ func validate(spec Spec) (Spec, error) {
 		}
 		duration("area", a.ID, "mismatch_after", &a.MismatchAfter, DefaultMismatchAfter)
 		if n := a.Night; n != nil {
+			night := *n
+			a.Night = &night // the monitor reads it at run time: keep its own
 			switch {
 			case n.From < 0 || n.From > 1440 || n.To < 0 || n.To > 1440:
 				bad("area %q: night must lie between 00:00 and 24:00", a.ID)

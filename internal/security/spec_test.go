@@ -117,3 +117,12 @@ func TestWindows(t *testing.T) {
 	require.True(t, w.firstOutside(at("22:00"), at("21:00"), g).IsZero(), "already holds")
 	require.Equal(t, at("22:30"), w.firstOutside(at("22:00"), at("22:15"), g))
 }
+
+func TestFmtDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		3 * time.Minute: "3m", 90 * time.Minute: "1h30m", 2 * time.Hour: "2h", 10 * time.Second: "10s",
+		30*time.Second + time.Minute: "1m30s", 0: "0s",
+	} {
+		require.Equal(t, want, fmtDur(d))
+	}
+}
