@@ -1,6 +1,7 @@
 package security
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -259,15 +260,27 @@ func TestDetectors(t *testing.T) {
 			require.Equal(t, events.Critical, ev[0].Severity)
 		}
 	})
-	t.Run("a reading neither 0 nor 1", func(t *testing.T) {
+	t.Run("a reading that is not a number", func(t *testing.T) {
 		h := start(t, true)
-		h.set("p", 0.3, at("12:01"))
+		h.set("p", math.Inf(1), at("12:01"))
 		require.Empty(t, h.take())
-		require.Contains(t, h.m.Detectors()[0].Problem, "point p reads 0.3")
+		require.Contains(t, h.m.Detectors()[0].Problem, "point p reads +Inf")
 		h.set("p", 1, at("12:02"))
 		require.Equal(t, []string{"12:02:00 intrusion alarm pir"}, h.take())
 		require.Empty(t, h.m.Detectors()[0].Problem)
 	})
+}
+
+func TestInvertedDetector(t *testing.T) {
+	// A normally closed PIR loop reads 1 at rest.
+	nc := DetectorSpec{ID: "nc", Kind: PIR, Point: "p", Invert: true, Area: "wing"}
+	h := newHarness(t, detSpec(nc), at("12:00"))
+	h.set("armed", 1, at("12:00"))
+	h.set("p", 1, at("12:00"))
+	h.set("p", 0, at("12:01"))
+	require.Equal(t, []string{"12:01:00 intrusion alarm nc"}, h.take())
+	_, err := NewMonitor("valby", detSpec(DetectorSpec{ID: "w", Kind: WaterFlow, Point: "f", Invert: true, Area: "wing"}), cph)
+	require.ErrorContains(t, err, `detector "w": invert is not for water_flow`)
 }
 
 func TestLeak(t *testing.T) {

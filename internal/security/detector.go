@@ -44,20 +44,13 @@ func (d *detector) observe(m *Monitor, b bool, v float64, ok bool, at time.Time)
 	if b {
 		in, act, rise, other, otherRise = &d.inB, &d.activeB, &d.riseB, d.active, d.rise
 	}
-	if ok && d.spec.Kind != WaterFlow && v != 0 && v != 1 {
-		// A detector input reads 0 or 1; anything else is a mapping or
-		// wiring problem, shown in the status and the round.
-		if !in.invalid {
-			in.invalid, in.since = true, at
-		}
-		in.raw, in.unreadable = v, false
-		return
-	}
+	// A reading that is not a number is shown in the status and the
+	// round, and trips nothing.
 	_, hadPrev, good := in.set(v, ok, at)
 	if !good {
 		return
 	}
-	now := v == 1
+	now := (v != 0) != d.spec.Invert
 	if d.spec.Kind == WaterFlow {
 		now = v > d.spec.Above
 	}

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -114,6 +115,11 @@ func TestInvertedInputs(t *testing.T) {
 	h.set("c", 0, at("12:00:02"))
 	require.Equal(t, DoorOpen, h.door("d").State)
 	require.Equal(t, []string{"12:00:02 door_opened info d"}, h.take())
+	// A value other than 0 is true, as the mapping documents: 2 is
+	// closed for this inverted contact.
+	h.set("c", 2, at("12:00:03"))
+	require.Equal(t, DoorUnlockedKey, h.door("d").State)
+	require.Equal(t, []string{"12:00:03 door_closed info d"}, h.take())
 }
 
 // locked returns a harness with fullDoor closed and locked at 12:00.
@@ -367,12 +373,12 @@ func TestWireFaults(t *testing.T) {
 		h.advance(at("13:01"))
 		require.Equal(t, []string{"13:00:02 door_opened info side"}, h.take())
 	})
-	t.Run("reading neither 0 nor 1", func(t *testing.T) {
+	t.Run("reading not a number", func(t *testing.T) {
 		h := locked(t, fullDoor())
-		h.set("handle", 0.47, at("13:00"))
+		h.set("handle", math.NaN(), at("13:00"))
 		require.Equal(t, []string{"13:00:00 door_wire_fault alarm side"}, h.take())
 		require.Equal(t, DoorUnknown, h.door("side").State)
-		require.Contains(t, h.door("side").Fault, "handle handle reads 0.47")
+		require.Contains(t, h.door("side").Fault, "handle handle reads NaN")
 		h.set("handle", 0, at("13:05"))
 		require.Equal(t, []string{"13:05:00 door_restored info side"}, h.take())
 		require.Equal(t, DoorLocked, h.door("side").State)

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// boolIn is the latest state of one boolean input. A reading that cannot
-// be used (unreadable, or not 0 or 1) leaves the last good value in place
+// boolIn is the latest state of one boolean input: a value other than 0
+// is true (as the mapping documents bool inputs). A reading that cannot
+// be used (unreadable, or NaN or infinite) leaves the last good value in place
 // and marks the input, so that edges are always judged against the last
 // value known to be true.
 type boolIn struct {
@@ -18,7 +19,7 @@ type boolIn struct {
 	have    bool // a good value has been read
 	val     bool // the last good value, inversion applied
 	// unreadable: the latest reading failed. invalid: the latest reading
-	// was neither 0 nor 1 (raw holds it).
+	// was not a number (raw holds it).
 	unreadable, invalid bool
 	raw                 float64
 	since               time.Time // when the latest problem began
@@ -41,7 +42,7 @@ func (b *boolIn) set(v float64, ok bool, at time.Time) (changed bool) {
 		return false
 	}
 	b.unreadable = false
-	if v != 0 && v != 1 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		if !b.invalid {
 			b.invalid, b.since = true, at
 		}
@@ -49,7 +50,7 @@ func (b *boolIn) set(v float64, ok bool, at time.Time) (changed bool) {
 		return false
 	}
 	b.invalid = false
-	nv := (v == 1) != b.invert
+	nv := (v != 0) != b.invert
 	changed = b.have && nv != b.val
 	b.have, b.val = true, nv
 	return changed
@@ -71,7 +72,7 @@ func (b *boolIn) problem(field string) string {
 	case b.unreadable:
 		return fmt.Sprintf("%s %s is unreadable", field, b.point)
 	case b.invalid:
-		return fmt.Sprintf("%s %s reads %s, not 0 or 1", field, b.point, fmtNum(b.raw))
+		return fmt.Sprintf("%s %s reads %s", field, b.point, fmtNum(b.raw))
 	case !b.have:
 		return fmt.Sprintf("%s %s has not been read yet", field, b.point)
 	}

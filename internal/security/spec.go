@@ -47,9 +47,10 @@ type Spec struct {
 	Areas     []AreaSpec
 }
 
-// Input is one boolean point the monitor reads. For every input true
-// means: deadbolt thrown, handle pressed, door open, unlock output on,
-// area armed. Invert flips a point that reads the other way, such as a
+// Input is one boolean point the monitor reads: a value other than 0 is
+// true; NaN or infinity is unusable. For every input true means: deadbolt
+// thrown, handle pressed, door open, unlock output on, area armed. Invert
+// flips a point that reads the other way, such as a
 // normally closed contact loop that reads 1 while the door is closed.
 type Input struct {
 	Point  string
@@ -117,9 +118,12 @@ var DetectorKinds = []DetectorKind{Contact, PIR, Microwave, DualTech, GlassBreak
 type DetectorSpec struct {
 	ID   string
 	Kind DetectorKind
-	// Point is the detector's input: 1 tripped, 0 at rest; for water_flow
-	// the flow in the meter's unit.
+	// Point is the detector's input: other than 0 tripped, 0 at rest;
+	// for water_flow the flow in the meter's unit.
 	Point string
+	// Invert flips Point and PointB (a normally closed detector loop);
+	// not for water_flow.
+	Invert bool
 	// PointB is the second sensor of a dual_tech detector (required there,
 	// not allowed elsewhere).
 	PointB string
@@ -324,6 +328,9 @@ func validate(spec Spec) (Spec, error) {
 			if d.Within != 0 {
 				bad("detector %q: within is only for dual_tech", d.ID)
 			}
+		}
+		if d.Kind == WaterFlow && d.Invert {
+			bad("detector %q: invert is not for water_flow; use above", d.ID)
 		}
 		switch {
 		case d.Kind != WaterFlow && d.Above != 0:
