@@ -14,7 +14,7 @@ type DoorState string
 
 // Door states.
 const (
-	// DoorUnknown: an input is unreadable, reads neither 0 nor 1, or has
+	// DoorUnknown: an input is unreadable, reads NaN or infinity, or has
 	// not been read yet.
 	DoorUnknown DoorState = "unknown"
 	// DoorLocked: closed, deadbolt thrown.
