@@ -788,7 +788,7 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 		ps.respectTill = e.nextTransition(ps, now)
 		e.log.Warn("point changed at the BMS", "site", ps.site.rt.Site.ID, "point", ps.point.ID, "value", r.Value, "desired", want, "policy", ps.policy, "until", ps.respectTill)
 		_ = e.cfg.Journal.Event(context.Background(), EventRecord{
-			Time: now, Site: ps.site.rt.Site.ID, Kind: "external_change", Severity: "info",
+			Time: now, Site: ps.site.rt.Site.ID, Kind: "value_changed_at_bms", Severity: "info",
 			Message: fmt.Sprintf("%s changed to %s at the BMS (desired %s); %s", ps.point.ID,
 				ps.point.Format(site.Value{Num: r.Value, Label: ps.point.Label(r.Value)}),
 				ps.point.Format(site.Value{Num: want, Label: ps.point.Label(want)}), policyText(ps.policy, ps.respectTill)),
