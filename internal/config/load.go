@@ -34,6 +34,10 @@ type Gateway struct {
 	Templates map[string]*TemplateFile
 	// Simulate is set for demos: simulated devices and booking system.
 	Simulate *Simulate
+	// AccessOutputs are where sites' access rights go.
+	AccessOutputs []*ResolvedAccessOutput
+	// Retention of journal entries (0: forever) and of card numbers.
+	Retention, CardHolderRetention time.Duration
 }
 
 // Site returns the site with the given id, or nil.
@@ -142,6 +146,14 @@ func (l *loader) load(path string) *Gateway {
 	}
 
 	l.sources(g, &gf, pos, dir)
+	l.accessOutputs(g, &gf, pos, dir)
+	g.CardHolderRetention = 30 * 24 * time.Hour
+	if j := gf.Journal; j != nil {
+		g.Retention = j.Retention
+		if j.CardHolderRetention > 0 {
+			g.CardHolderRetention = j.CardHolderRetention
+		}
+	}
 	if sim := gf.Simulate; sim != nil {
 		g.Simulate = sim
 		if a := sim.BookingSystem; a != "" && !loopback(a) {

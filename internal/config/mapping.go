@@ -116,6 +116,7 @@ func (l *loader) mapping(g *Gateway, abs string) *site.Site {
 	b.schedules()
 	profiles := b.profiles()
 	b.spaces(profiles)
+	b.security()
 	return b.s
 }
 

@@ -18,11 +18,12 @@ import (
 // enums lists the values of the enumerations that live in internal/site,
 // where config cannot add methods.
 var enums = map[reflect.Type][]string{
-	reflect.TypeFor[site.DataType]():    {"bool", "int16", "uint16", "int32", "uint32", "float32", "float64"},
-	reflect.TypeFor[site.Access]():      {"read", "write"},
-	reflect.TypeFor[site.ModbusTable](): {"coil", "discrete_input", "holding_register", "input_register"},
-	reflect.TypeFor[site.ByteOrder]():   {"big", "little"},
-	reflect.TypeFor[site.SpaceKind]():   {"room", "gym", "hall", "pitch", "wing", "building", "other"},
+	reflect.TypeFor[site.DataType]():     {"bool", "int16", "uint16", "int32", "uint32", "float32", "float64"},
+	reflect.TypeFor[site.Access]():       {"read", "write"},
+	reflect.TypeFor[site.ModbusTable]():  {"coil", "discrete_input", "holding_register", "input_register"},
+	reflect.TypeFor[site.ByteOrder]():    {"big", "little"},
+	reflect.TypeFor[site.SpaceKind]():    {"room", "gym", "hall", "pitch", "wing", "building", "other"},
+	reflect.TypeFor[site.DetectorKind](): {"contact", "pir", "microwave", "dual_tech", "glass_break", "panic", "water_flow"},
 }
 
 func enumOf(v reflect.Value) []string {

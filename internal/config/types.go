@@ -22,6 +22,10 @@ type GatewayFile struct {
 	Sites []string `yaml:"sites" jsonschema:"required"`
 	// Booking sources (feeds of the central booking system).
 	Sources []Source `yaml:"sources,omitempty"`
+	// Where access rights derived from bookings go: access-control system APIs and export files.
+	AccessOutputs []AccessOutput `yaml:"access_outputs,omitempty"`
+	// Journal retention.
+	Journal *JournalSettings `yaml:"journal,omitempty"`
 	// Simulators for demos and tests; never set this for real buildings.
 	Simulate *Simulate `yaml:"simulate,omitempty"`
 }
@@ -143,6 +147,18 @@ type MappingFile struct {
 	Schedules []Schedule `yaml:"schedules,omitempty"`
 	// Calendars of exception days: holidays, one-off events.
 	Calendars []Calendar `yaml:"calendars,omitempty"`
+	// Alarm areas: disarmed inside the bookings of their space, armed outside, armed state read back.
+	Areas []Area `yaml:"areas,omitempty"`
+	// Doors with their locks: state from deadbolt, handle, contact, unlock output and reader.
+	Doors []Door `yaml:"doors,omitempty"`
+	// Intrusion and safety detectors, each in one alarm area.
+	Detectors []Detector `yaml:"detectors,omitempty"`
+	// The virtual patrol round after the day's last window.
+	Round *Round `yaml:"round,omitempty"`
+	// Access rights from bookings: the organiser's group gets the booked space's doors.
+	AccessRights *AccessRights `yaml:"access,omitempty"`
+	// What personal data the gateway may keep for this site.
+	Privacy *Privacy `yaml:"privacy,omitempty"`
 }
 
 // SiteInfo identifies a site.
@@ -433,6 +449,12 @@ type Space struct {
 	Schedules []string `yaml:"schedules,omitempty"`
 	// What each point of the space takes when it is occupied and vacant.
 	Points []Binding `yaml:"points,omitempty"`
+	// Sources of evidence that the space is in use (cards, water, motion, CO2).
+	Evidence []Evidence `yaml:"evidence,omitempty"`
+	// Release the space's points early when a booking shows no evidence of use.
+	NoShow *NoShow `yaml:"no_show,omitempty"`
+	// Enable some of the space's lights only inside a booking and after a card (floodlights, hall lights).
+	LightsByCard *LightsByCard `yaml:"lights_by_card,omitempty"`
 }
 
 // SpaceKind classifies spaces.

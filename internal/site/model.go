@@ -30,6 +30,16 @@ type Site struct {
 	// Schedules and Calendars by id.
 	Schedules map[string]*Schedule
 	Calendars map[string]*Calendar
+	// Doors, Detectors and Areas in declaration order.
+	Doors     []*Door
+	Detectors []*Detector
+	Areas     []*Area
+	// Round is the virtual patrol round; nil when the site has none.
+	Round *Round
+	// Access is the site's access rights from bookings; nil for none.
+	Access *AccessRights
+	// KeepCardHolder allows storing card numbers with events.
+	KeepCardHolder bool
 	// File is the mapping file the site was loaded from.
 	File string
 }
@@ -95,6 +105,13 @@ type Space struct {
 	Schedules []*Schedule
 	// Bindings say what each point of the space is set to.
 	Bindings []Binding
+	// Doors are the doors that serve the space (Door.Space is this one).
+	Doors []*Door
+	// Evidence and NoShow declare no-show detection; LightsByCard gates
+	// some of the bindings on a card. Each is empty or nil when unused.
+	Evidence     []Evidence
+	NoShow       *NoShow
+	LightsByCard *LightsByCard
 }
 
 // SpaceKind classifies spaces for reports; it has no effect on control.
