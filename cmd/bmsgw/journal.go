@@ -32,15 +32,24 @@ const journalCloseTimeout = 10 * time.Second
 // openJournal opens the journal of g's state directory read-write for
 // bmsgw run and returns it as the engine's control.Journal, with the
 // function that drains and closes it (call it after the engine stopped).
-func openJournal(ctx context.Context, g *config.Gateway, logger *slog.Logger) (control.Journal, func(), error) {
+func openJournal(ctx context.Context, g *config.Gateway, logger *slog.Logger) (control.Journal, *journal.Journal, func(), error) {
 	db, err := store.Open(ctx, journalFile(g))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	j, err := journal.Open(ctx, db, journal.Options{Logger: logger})
+	opts := journal.Options{Logger: logger, Retention: g.Retention}
+	for _, s := range g.Sites {
+		if s.KeepCardHolder {
+			// Card numbers are kept only for the sites that say so (the
+			// event bus drops the others'), and erased after their own
+			// retention.
+			opts.KeepPersonal, opts.PersonalRetention = true, g.CardHolderRetention
+		}
+	}
+	j, err := journal.Open(ctx, db, opts)
 	if err != nil {
 		_ = db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	closeJournal := func() {
 		// ctx is usually cancelled by now (SIGTERM); the last batch must
@@ -54,7 +63,7 @@ func openJournal(ctx context.Context, g *config.Gateway, logger *slog.Logger) (c
 			logger.Error("journal close failed", "err", err)
 		}
 	}
-	return engineJournal{j: j, g: g}, closeJournal, nil
+	return engineJournal{j: j, g: g}, j, closeJournal, nil
 }
 
 // engineJournal records the control engine's records in the journal,

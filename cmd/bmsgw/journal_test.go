@@ -233,7 +233,7 @@ func TestJournalForEngine(t *testing.T) {
 	g, ok := loadConfig(cfg, os.Stderr)
 	require.True(t, ok)
 	ctx := t.Context()
-	jr, closeJournal, err := openJournal(ctx, g, slog.New(slog.DiscardHandler))
+	jr, _, closeJournal, err := openJournal(ctx, g, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	at := time.Now().Add(-time.Minute).UTC()
 	old := 1.0

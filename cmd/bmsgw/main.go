@@ -29,6 +29,7 @@ commands:
   reload            validate the config and apply it to the running gateway
   journal           what the gateway wrote, overrode and saw, from its journal
   events            access and alarm events from the journal, or live with --follow
+  round SITE        run the virtual patrol round of a site on the running gateway now
 
 Run 'bmsgw <command> -h' for the flags of a command.
 `
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdJournal(ctx, args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(ctx, args[1:], stdout, stderr)
+	case "round":
+		return cmdRound(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,11 +13,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -29,17 +33,25 @@ func freePort(t *testing.T) string {
 
 // TestRunReferenceDay runs Valby Skole's reference Thursday (DOMAIN.md
 // section 5) from the season feeds at 1800x against simulated OPC UA and
-// Modbus controllers, and checks that every point took its planned value
-// at its planned moment, and that nothing else was written.
+// Modbus controllers, with the door and alarm I/O scripted as the section
+// tells it and the certified alarm panel played by the test. It checks
+// that every point took its planned value at its planned moment and
+// nothing else was written, where the plan is the compiled one refined by
+// what happened in the building (the chess club's no-show, floodlights
+// waiting for a card and their warning blink), and that the expected
+// access and alarm events came in order and no unexpected ones.
 func TestRunReferenceDay(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "mappings", "valby-skole.yaml"))
 	require.NoError(t, err)
 	mapping := string(b)
-	for _, addr := range []string{"127.0.0.1:48400", "127.0.0.1:15020", "127.0.0.1:15021"} {
+	for _, addr := range []string{"127.0.0.1:48400", "127.0.0.1:15020", "127.0.0.1:15021", "127.0.0.1:15022"} {
 		mapping = strings.ReplaceAll(mapping, addr, freePort(t))
 	}
+	// The I/O module is polled every 20 ms of real time: 36 s of the
+	// gateway's time at 1800x.
+	mapping = strings.Replace(mapping, "poll_interval: 1s", "poll_interval: 20ms", 1)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "valby-skole.yaml"), []byte(mapping), 0o644))
 	cfg := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(strings.ReplaceAll(`state_dir: state
@@ -54,22 +66,104 @@ simulate: {devices: true}
 `, "ROOT", repoRoot)), 0o644))
 	g, err := config.Load(cfg)
 	require.NoError(t, err)
+	s := g.Sites[0]
 
 	// The clock starts at 04:00, two and a half hours (5 s of real time)
 	// before the first transition, so that connecting to the simulators is
-	// done by then even on a loaded machine under the race detector.
-	from, to := cetOn("2026-11-26", "04:00"), cetOn("2026-11-26", "21:30")
+	// done by then even on a loaded machine under the race detector. It
+	// runs through the night to see the leak at 02:00.
+	from, to := cetOn("2026-11-26", "04:00"), cetOn("2026-11-27", "02:30")
 	const speed = 1800
 	clock := control.NewScaledClock(from, speed)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	// The test runs the simulators itself, so that it can script the door
+	// and alarm I/O module.
+	io := startIO(t, s)
+	noIO := *s
+	noIO.Connections = maps.Clone(s.Connections)
+	delete(noIO.Connections, "security")
+	simG := *g
+	simG.Sites = []*site.Site{&noIO}
+	sims, err := startSimulators(ctx, &simG, clock, logger)
+	require.NoError(t, err)
+	defer sims.Close()
+	g.Simulate = nil
+
+	set := func(point string, v float64) {
+		require.NoError(t, io.SetPoint(s.Points[point], v))
+	}
+	get := func(point string) float64 {
+		v, err := io.PointValue(s.Points[point])
+		require.NoError(t, err)
+		return v
+	}
+	// The night before: doors closed and bolted (the side door's loop is
+	// normally closed: 1 = closed), both areas armed.
+	set("gym_side_loop", 1)
+	set("gym_side_bolt", 1)
+	set("gym_entrance_bolt", 1)
+	set("gym_wing_armed", 1)
+	set("wing_b_armed", 1)
+
 	done := make(chan error, 1)
-	go func() {
-		done <- runGateway(ctx, g, runFlags{cfg: cfg}, clock, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	}()
-	deadline := time.Now().Add(time.Duration(float64(to.Sub(from))/speed) + 30*time.Second)
+	go func() { done <- runGateway(ctx, g, runFlags{cfg: cfg}, clock, logger) }()
+
+	// The certified alarm panel: it disarms an area when the gateway
+	// authorises it and arms it after its 30 s exit delay when the
+	// authorisation ends, unless a door of the area is open.
+	panel := func(auth, armed string, open func() bool) func(now time.Time) {
+		var armAt time.Time
+		return func(now time.Time) {
+			switch {
+			case get(auth) == 1:
+				armAt = time.Time{}
+				set(armed, 0)
+			case get(armed) == 0 && armAt.IsZero():
+				armAt = now.Add(30 * time.Second)
+			case get(armed) == 0 && !now.Before(armAt) && !open():
+				set(armed, 1)
+			}
+		}
+	}
+	panels := []func(time.Time){
+		panel("gym_wing_authorised", "gym_wing_armed", func() bool { return get("gym_side_loop") == 0 || get("gym_entrance_contact") == 1 }),
+		panel("wing_b_authorised", "wing_b_armed", func() bool { return get("wing_b_entrance_contact") == 1 }),
+	}
+	// The evening as DOMAIN.md section 5 tells it.
+	script := []struct {
+		at string
+		do func()
+	}{
+		{"2026-11-26 18:03", func() { set("pitch_gate_grants", 1) }}, // a member's card at the pitch gate
+		// The volleyball club's card at the gym entrance: the access system
+		// unlocks it (motor lock: the bolt retracts), they come in, it
+		// closes and stays unlocked for the evening.
+		{"2026-11-26 18:50", func() { set("gym_entrance_grants", 1); set("gym_entrance_unlock", 1); set("gym_entrance_bolt", 0) }},
+		{"2026-11-26 18:51", func() { set("gym_entrance_contact", 1) }},
+		{"2026-11-26 18:52", func() { set("gym_entrance_contact", 0); set("gym_entrance_unlock", 0) }},
+		// Someone leaves by the side door from inside and props it open
+		// with a bin.
+		{"2026-11-26 20:49", func() { set("gym_side_handle", 1); set("gym_side_bolt", 0) }},
+		{"2026-11-26 20:50", func() { set("gym_side_loop", 0) }},
+		{"2026-11-26 20:51", func() { set("gym_side_handle", 0) }},
+		{"2026-11-26 21:05", func() { set("gym_entrance_bolt", 1) }},  // the club leaves by the entrance, which locks
+		{"2026-11-27 02:00", func() { set("wing_b_water_flow", 12) }}, // 1.2 l/min in an empty, armed building
+	}
+	deadline := time.Now().Add(time.Duration(float64(to.Sub(from))/speed) + 60*time.Second)
 	for clock.Now().Before(to) {
 		require.True(t, time.Now().Before(deadline), "gateway clock stuck")
-		time.Sleep(50 * time.Millisecond)
+		now := clock.Now()
+		for len(script) > 0 && !now.Before(cetAt(script[0].at)) {
+			script[0].do()
+			script = script[1:]
+		}
+		for _, p := range panels {
+			p(now)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	c, err := localapi.Dial(g.StateDir)
 	require.NoError(t, err)
@@ -88,11 +182,20 @@ simulate: {devices: true}
 		}
 	}
 
-	// The plan, as bmsgw plan computes it.
+	// The plan, as bmsgw plan computes it, refined by what the evening
+	// brought.
 	feeds, err := readFeeds(context.Background(), g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	plan := schedule.NewCompiler(g.Sites[0], from, to)
-	plan.SetBookings(feeds.siteBookings(g.Sites[0]).Bookings)
+	compiled := schedule.NewCompiler(s, from, to)
+	compiled.SetBookings(feeds.siteBookings(s).Bookings)
+	var releases []schedule.Release
+	for _, p := range []string{"room12.mode", "room12.heat_setpoint", "room12.lights_enable"} {
+		releases = append(releases, schedule.Release{Point: p, From: cetAt("2026-11-26 19:20"), To: cetAt("2026-11-26 21:00")})
+	}
+	releases = append(releases,
+		schedule.Release{Point: "pitch_floodlight_enable", From: cetAt("2026-11-26 18:00"), To: cetAt("2026-11-26 18:03")},
+		schedule.Release{Point: "pitch_floodlight_enable", From: cetAt("2026-11-26 19:55"), To: cetAt("2026-11-26 19:55").Add(3 * time.Second)})
+	plan := schedule.NewOverlay(compiled, s, from, to, releases, nil)
 
 	db, err := store.OpenReadOnly(context.Background(), journalFile(g))
 	require.NoError(t, err)
@@ -108,24 +211,27 @@ simulate: {devices: true}
 		require.True(t, e.Write.OK(), "failed write %+v", e.Write)
 		writes[e.Write.Point] = append(writes[e.Write.Point], write{e.Time, e.Write.New.Num})
 	}
-	// At 1800x, 8 minutes of gateway time is 270 ms of real time.
+	// At 1800x, 8 minutes of gateway time is 270 ms of real time; the
+	// card at 18:03 is seen within a poll (36 s) of it.
 	const slack = 8 * time.Minute
 	checked := 0
-	for _, ch := range plan.Changes() {
-		if ch.Initial {
-			continue
-		}
-		ws := writes[ch.Point.ID]
-		found := -1
-		for i, w := range ws {
-			if w.value == ch.Value.Num && !w.at.Before(ch.At) && w.at.Sub(ch.At) <= slack {
-				found = i
-				break
+	for _, id := range s.PointIDs() {
+		for _, ch := range plan.Timeline(id) {
+			if ch.Initial {
+				continue
 			}
+			ws := writes[id]
+			found := -1
+			for i, w := range ws {
+				if w.value == ch.Value.Num && !w.at.Before(ch.At) && w.at.Sub(ch.At) <= slack {
+					found = i
+					break
+				}
+			}
+			require.GreaterOrEqual(t, found, 0, "planned %s %s = %s not written within %s; writes: %v", ch.At.Format("15:04"), id, ch.Point.Format(ch.Value), slack, ws)
+			writes[id] = append(ws[:found], ws[found+1:]...)
+			checked++
 		}
-		require.GreaterOrEqual(t, found, 0, "planned %s %s = %s not written within %s; writes: %v", ch.At.Format("15:04"), ch.Point.ID, ch.Point.Format(ch.Value), slack, ws)
-		writes[ch.Point.ID] = append(ws[:found], ws[found+1:]...)
-		checked++
 	}
 	require.Greater(t, checked, 30, "the day has its school hours and evening bookings")
 	// What is left are the writes at start that brought the simulators
@@ -148,6 +254,89 @@ simulate: {devices: true}
 		}
 	}
 	t.Logf("%d planned transitions written on time", checked)
+
+	// The events of the evening, in order, each within a poll and a
+	// settle time of when it happened.
+	evs, err := events.Query(context.Background(), db, events.Filter{Since: cetAt("2026-11-26 17:00")})
+	require.NoError(t, err)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Time.In(s.Location).Format("15:04:05")+" "+string(e.Kind)+" "+e.Subject+" "+e.Message)
+	}
+	t.Logf("events:\n%s", strings.Join(got, "\n"))
+	want := []struct {
+		at      string
+		kind    events.Kind
+		subject string
+		text    string
+	}{
+		{"2026-11-26 18:03", events.AccessGranted, "pitch_gate", ""},
+		{"2026-11-26 18:03", events.LightsEnabled, "", ""},
+		{"2026-11-26 18:45", events.AreaDisarmed, "gym_wing", ""},
+		{"2026-11-26 18:50", events.AccessGranted, "gym_entrance", ""},
+		{"2026-11-26 18:51", events.DoorOpened, "gym_entrance", ""},
+		{"2026-11-26 18:52", events.DoorClosed, "gym_entrance", ""},
+		{"2026-11-26 19:20", events.NoShow, "", "valby-skak"},
+		{"2026-11-26 19:55", events.LightsWarning, "", ""},
+		{"2026-11-26 20:50", events.DoorOpened, "gym_side", ""},
+		{"2026-11-26 20:53", events.DoorHeldOpen, "gym_side", ""},
+		{"2026-11-26 21:15", events.DoorLeftUnlocked, "gym_side", ""},
+		{"2026-11-26 21:15", events.AreaArmOverOpening, "gym_side", "Gym wing"},
+		{"2026-11-26 21:20", events.RoundFinding, "gym_side", "open"},
+		{"2026-11-26 21:20", events.RoundFinding, "gym_wing", "not armed"},
+		{"2026-11-26 21:20", events.RoundDone, "", ""},
+		{"2026-11-26 21:20", events.AreaMismatch, "gym_wing", ""},
+		{"2026-11-27 02:00", events.Leak, "wing_b_water", ""},
+	}
+	i := 0
+	matched := map[int]bool{}
+	for _, w := range want {
+		for i < len(evs) && !(evs[i].Kind == w.kind && (w.subject == "" || evs[i].Subject == w.subject) && strings.Contains(evs[i].Message+" "+evs[i].Organiser, w.text)) {
+			i++
+		}
+		require.Less(t, i, len(evs), "no %s %s (%q) at %s in order; events:\n%s", w.kind, w.subject, w.text, w.at, strings.Join(got, "\n"))
+		at := cetAt(w.at)
+		require.True(t, !evs[i].Time.Before(at.Add(-time.Minute)) && evs[i].Time.Before(at.Add(2*time.Minute)),
+			"%s %s at %s, want %s", w.kind, w.subject, evs[i].Time.In(s.Location).Format("15:04:05"), w.at)
+		matched[i] = true
+		i++
+	}
+	// Nothing else worth a warning.
+	for i, e := range evs {
+		if !matched[i] && e.Severity.Rank() >= events.Warning.Rank() {
+			t.Errorf("unexpected event: %s %s %s %s", e.Time.In(s.Location).Format("15:04:05"), e.Severity, e.Kind, e.Message)
+		}
+	}
+	for _, e := range evs {
+		if e.Kind == events.NoShow {
+			require.Equal(t, "valby-skak", e.Organiser, "only the chess club was a no-show")
+		}
+	}
+}
+
+// startIO starts the door and alarm I/O module of a site.
+func startIO(t *testing.T, s *site.Site) *modbussim.Server {
+	c := s.Connections["security"]
+	only := &site.Site{ID: s.ID, Points: map[string]*site.Point{}}
+	for id, p := range s.Points {
+		if p.Connection == c.ID {
+			only.Points[id] = p
+		}
+	}
+	srvs, err := modbussim.ForSite(only, modbussim.Config{URL: c.Modbus.URL}, nil)
+	require.NoError(t, err)
+	require.Len(t, srvs, 1)
+	for _, srv := range srvs {
+		require.NoError(t, srv.Start())
+		t.Cleanup(func() { _ = srv.Close() })
+		return srv
+	}
+	return nil
+}
+
+func cetAt(dayTime string) time.Time {
+	day, hhmm, _ := strings.Cut(dayTime, " ")
+	return cetOn(day, hhmm)
 }
 
 func cetOn(day, hhmm string) time.Time {

@@ -18,9 +18,11 @@ import (
 	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sitemon"
 )
 
 // Plan horizon of the running gateway: compiled from a day back (so a
@@ -107,19 +109,36 @@ type gateway struct {
 	// closing at exit.
 	drivers map[string]map[string]control.Driver
 	all     []control.Driver
+
+	runCtx     context.Context // the daemon's, for monitors started by a reload
+	bus        *events.Bus
+	monMu      sync.RWMutex
+	monitors   map[string]*monitorRun
+	accessKick chan struct{}
 }
 
 func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock control.Clock, logger *slog.Logger) error {
-	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{}, statuses: map[string]bookings.Status{}}
+	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{}, statuses: map[string]bookings.Status{},
+		monitors: map[string]*monitorRun{}, accessKick: make(chan struct{}, 1)}
 
-	jr, closeJournal, err := openJournal(ctx, g, logger)
+	jr, j, closeJournal, err := openJournal(ctx, g, logger)
 	if err != nil {
 		return err
 	}
 	defer closeJournal()
+	bus, err := events.NewBus(ctx, j, events.Options{KeepPersonal: func(id string) bool {
+		s := gw.site(id)
+		return s != nil && s.KeepCardHolder
+	}})
+	if err != nil {
+		return err
+	}
+	defer bus.Close() // before the journal closes: deferred calls run last-in first-out
+	gw.bus = bus
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	gw.runCtx = ctx
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// cancel before wg.Wait: deferred calls run last-in first-out.
@@ -131,7 +150,7 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	}
 	defer sims.Close()
 
-	gw.eng = control.New(control.Config{Clock: clock, Journal: jr, Logger: logger, DryRun: f.dryRun})
+	gw.eng = control.New(control.Config{Clock: clock, Journal: jr, Logger: logger, DryRun: f.dryRun, Observe: gw.observe})
 	gw.drivers = map[string]map[string]control.Driver{}
 	defer func() {
 		for _, d := range gw.all {
@@ -151,14 +170,29 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 		from, to := gw.horizon()
 		gw.bySource[s.ID] = src.Cached(from, to).Bookings
 	}
+	mons := map[string]*sitemon.Monitor{}
 	for _, s := range g.Sites {
 		rt, err := gw.runtime(s, nil)
 		if err != nil {
 			return err
 		}
-		if err := gw.eng.AddSite(rt, gw.compile(s)); err != nil {
+		c, bs := gw.compile(s)
+		var plan control.Plan = c
+		m, err := gw.newMonitor(s)
+		if err != nil {
 			return err
 		}
+		if m != nil {
+			mons[s.ID] = m
+			plan = m.Prime(c, bs)
+		}
+		if err := gw.eng.AddSite(rt, plan); err != nil {
+			return err
+		}
+	}
+	defer gw.stopMonitors()
+	for id, m := range mons {
+		gw.runMonitor(ctx, id, m)
 	}
 
 	api, err := localapi.Listen(g.StateDir, gw, logger)
@@ -177,6 +211,8 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 		})
 	}
 	wg.Go(func() { gw.follow(ctx, snaps) })
+	wg.Go(func() { gw.accessLoop(ctx) })
+	gw.kickAccess()
 	wg.Go(func() { gw.signals(ctx) })
 
 	logger.Info("gateway running", "config", g.File, "sites", len(g.Sites), "sources", len(g.Sources), "dry_run", f.dryRun, "api", g.StateDir+"/"+localapi.SocketName)
@@ -232,7 +268,7 @@ func (gw *gateway) horizon() (time.Time, time.Time) {
 // compile builds a fresh plan for a site from the bookings in hand. Plans
 // are immutable once handed to the engine, so the engine can read one
 // while the next is built.
-func (gw *gateway) compile(s *site.Site) *schedule.Compiler {
+func (gw *gateway) compile(s *site.Site) (*schedule.Compiler, []booking.Booking) {
 	gw.mu.Lock()
 	merged := mergeForSite(s, gw.bySource)
 	gw.mu.Unlock()
@@ -242,7 +278,7 @@ func (gw *gateway) compile(s *site.Site) *schedule.Compiler {
 	from, to := gw.horizon()
 	c := schedule.NewCompiler(s, from, to)
 	c.SetBookings(merged.Bookings)
-	return c
+	return c, merged.Bookings
 }
 
 // follow applies feed snapshots and rolls the plan horizon forward.
@@ -271,7 +307,8 @@ func (gw *gateway) follow(ctx context.Context, snaps <-chan bookings.Snapshot) {
 			if changed != nil && !usesAny(s, changed) {
 				continue
 			}
-			if err := gw.eng.SetPlan(ctx, s.ID, gw.compile(s)); err != nil {
+			c, bs := gw.compile(s)
+			if err := gw.setPlan(ctx, s, c, bs); err != nil {
 				return
 			}
 		}
@@ -347,6 +384,8 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	gw.mu.Unlock()
 	var rts []control.SiteRuntime
 	plans := map[string]control.Plan{}
+	compiled := map[string][]booking.Booking{}
+	compilers := map[string]*schedule.Compiler{}
 	for _, s := range ng.Sites {
 		rt, err := gw.runtime(s, old.Site(s.ID))
 		if err != nil {
@@ -356,12 +395,31 @@ func (gw *gateway) Reload(ctx context.Context) error {
 			return err
 		}
 		rts = append(rts, rt)
-		plans[s.ID] = gw.compile(s)
+		c, bs := gw.compile(s)
+		plans[s.ID], compilers[s.ID], compiled[s.ID] = c, c, bs
 	}
+	// The monitors hold the old sites' doors and areas: stop them (they
+	// save their occupancy state) and start them again on the new sites.
+	gw.stopMonitors()
 	unused, err := gw.eng.ApplySites(ctx, rts, plans)
 	if err != nil {
+		gw.mu.Lock()
+		gw.g = old
+		gw.mu.Unlock()
+		for _, s := range old.Sites {
+			c, bs := gw.compile(s)
+			if err := gw.startMonitor(gw.runCtx, s, c, bs); err != nil {
+				gw.log.Error("site monitor not restarted", "site", s.ID, "err", err)
+			}
+		}
 		return err
 	}
+	for _, s := range ng.Sites {
+		if err := gw.startMonitor(gw.runCtx, s, compilers[s.ID], compiled[s.ID]); err != nil {
+			gw.log.Error("site monitor not restarted", "site", s.ID, "err", err)
+		}
+	}
+	gw.kickAccess()
 	for _, d := range unused {
 		_ = d.Close()
 	}

@@ -96,6 +96,7 @@ func Listen(dir string, b Backend, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("POST /v1/reload", s.reload)
 	mux.HandleFunc("GET /v1/events", s.listEvents)
 	mux.HandleFunc("GET /v1/events/stream", s.streamEvents)
+	mux.HandleFunc("POST /v1/round/{site}", s.round)
 	s.srv = &http.Server{Handler: s.auth(mux), ReadHeaderTimeout: 5 * time.Second}
 	s.srv.RegisterOnShutdown(func() { close(s.stop) })
 	return s, nil
