@@ -317,7 +317,8 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		ps := &pointState{key: rt.Site.ID + "/" + id, site: ss, point: p, driver: d, policy: pol}
 		e.points[ps.key] = ps
 	}
-	e.index()
+	// Run builds the lookups once: rebuilding them here made adding n
+	// sites quadratic (1.2 s of CPU for 72 sites of 139 points).
 	return nil
 }
 
@@ -341,6 +342,7 @@ func (e *Engine) do(ctx context.Context, f func()) error {
 // one writer per driver, and waits for all of them before it returns.
 func (e *Engine) Run(ctx context.Context) error {
 	e.started = true
+	e.index()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -389,14 +391,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.startDriver(w.d, w.points, rates[w.d])
 	}
 
-	now := e.cfg.Clock.Now()
-	e.rebuildTransitions(now)
-	for _, ps := range e.points {
-		e.dirty[ps] = true
-	}
 	// Learn what the devices hold before writing anything, so a restart
-	// writes only what differs.
-	for _, w := range watches {
+	// writes only what differs. The drivers read in parallel, while the
+	// transitions are worked out (one after another, 72 links took 72
+	// connects and round trips before the first write); the readings are
+	// applied below, in driver order, as before.
+	first := make([][]Reading, len(watches))
+	var reads sync.WaitGroup
+	for i, w := range watches {
 		var pts []*site.Point
 		for _, p := range w.points {
 			if e.byPoint[p] != nil {
@@ -404,9 +406,19 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 		if len(pts) > 0 {
-			for _, r := range w.d.Read(ctx, pts) {
-				e.reading(r, now, w.d)
-			}
+			reads.Go(func() { first[i] = w.d.Read(ctx, pts) })
+		}
+	}
+
+	now := e.cfg.Clock.Now()
+	e.rebuildTransitions(now)
+	for _, ps := range e.points {
+		e.dirty[ps] = true
+	}
+	reads.Wait()
+	for i, w := range watches {
+		for _, r := range first[i] {
+			e.reading(r, now, w.d)
 		}
 	}
 
