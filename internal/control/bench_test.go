@@ -1,6 +1,7 @@
 package control_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bmsgw/bmsgw/adapters/modbus"
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
 )
 
 // reconcileLimit bounds one iteration of the reconcile benchmarks.
@@ -81,6 +83,95 @@ func BenchmarkBareWrite10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(last.Microseconds())/1000/float64(b.N), "ms-last-point")
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+}
+
+// BenchmarkBareSame10k is the same-requests baseline of the unpaced
+// engine: bare clients sending, per device in parallel, the requests the
+// engine sends (two reads, two FC16 writes and the read-back of 139
+// registers as the client plans them, and the watcher's first poll),
+// connected inside the timed part and timed until the simulators hold
+// every value.
+func BenchmarkBareSame10k(b *testing.B) {
+	f := newBenchFleet(b)
+	var requests int
+	var last time.Duration
+	for range b.N {
+		b.StopTimer()
+		f.reset(b)
+		b.StartTimer()
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- f.bareSame(1) }()
+		seen, err := f.await(1, reconcileLimit)
+		require.NoError(b, <-errc)
+		b.StopTimer()
+		require.NoError(b, err)
+		last += latest(seen).Sub(start)
+		requests += f.requests()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(last.Microseconds())/1000/float64(b.N), "ms-last-point")
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+}
+
+// BenchmarkReconcileVsBare runs the unpaced engine reconcile of
+// BenchmarkEngineReconcile10k and the same-requests baseline of
+// BenchmarkBareSame10k in turn within each iteration (the order
+// alternates), so that both see the same load on a shared machine, and
+// reports each one's time to the last point, their ratio, and the
+// requests each sent by function code.
+func BenchmarkReconcileVsBare(b *testing.B) {
+	f := newBenchFleet(b)
+	engine := func() time.Duration {
+		f.reset(b)
+		now := time.Now()
+		sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
+		start := time.Now()
+		r := f.startEngine(b, sites, plans, modbus.Options{WriteRate: -1})
+		seen, err := f.await(1, reconcileLimit)
+		r.stop(b)
+		require.NoError(b, err)
+		return latest(seen).Sub(start)
+	}
+	bare := func() time.Duration {
+		f.reset(b)
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- f.bareSame(1) }()
+		seen, err := f.await(1, reconcileLimit)
+		require.NoError(b, <-errc)
+		require.NoError(b, err)
+		return latest(seen).Sub(start)
+	}
+	var tEngine, tBare time.Duration
+	engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
+	add := func(to modbussim.Counts) {
+		for fc, n := range f.counts() {
+			to[fc] += n
+		}
+	}
+	for i := range b.N {
+		if i%2 == 0 {
+			tEngine += engine()
+			add(engineCounts)
+			tBare += bare()
+			add(bareCounts)
+		} else {
+			tBare += bare()
+			add(bareCounts)
+			tEngine += engine()
+			add(engineCounts)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(tEngine), "engine-ms")
+	b.ReportMetric(ms(tBare), "bare-ms")
+	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+	for _, fc := range []uint8{3, 16} {
+		b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
+		b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))
+	}
+	require.Equal(b, bareCounts[16], engineCounts[16], "the same FC16 writes")
 }
 
 // transitionLead is how long after the start of an iteration all 10,000

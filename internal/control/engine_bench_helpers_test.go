@@ -178,6 +178,83 @@ func (f *benchFleet) bareWrite(value uint16) error {
 	return nil
 }
 
+// fc16Registers is the most registers the client puts in one FC16 write
+// (the protocol's limit for the request).
+const fc16Registers = 123
+
+// bareSame is the baseline that makes the requests the engine makes: a
+// bare simonvetter client per device, connected here, each device in its
+// own goroutine, sending what the engine sends a device that holds 0
+// everywhere: the engine's first read, the watcher's first poll, the
+// value in FC16 writes of up to 123 registers, and the read-back. The
+// reads are the client's plan (modbus.PlanReads with the client's
+// default limits).
+func (f *benchFleet) bareSame(value uint16) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.sims))
+	for d, s := range f.sims {
+		wg.Go(func() {
+			c, err := simonmodbus.NewClient(&simonmodbus.ClientConfiguration{URL: s.URL(), Timeout: modbus.DefaultTimeout})
+			if err == nil {
+				err = c.Open()
+			}
+			if err != nil {
+				errs[d] = err
+				return
+			}
+			defer c.Close()
+			c.SetUnitId(benchUnit)
+			reads := modbus.PlanReads(f.points[d], modbus.Limits{ReadThroughGaps: true, MaxGap: modbus.DefaultMaxGap})
+			read := func() error {
+				for _, r := range reads {
+					if _, err := c.ReadRegisters(r.Start, r.Quantity, simonmodbus.HOLDING_REGISTER); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if err := read(); err != nil { // the engine's first read
+				errs[d] = err
+				return
+			}
+			if err := read(); err != nil { // the watcher's first poll
+				errs[d] = err
+				return
+			}
+			n := len(f.points[d])
+			for start := 0; start < n; start += fc16Registers {
+				regs := make([]uint16, min(fc16Registers, n-start))
+				for i := range regs {
+					regs[i] = value
+				}
+				if err := c.WriteRegisters(uint16(start), regs); err != nil {
+					errs[d] = err
+					return
+				}
+			}
+			errs[d] = read() // the read-back
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counts returns the requests the simulators received, by function code.
+func (f *benchFleet) counts() modbussim.Counts {
+	out := modbussim.Counts{}
+	for _, s := range f.sims {
+		for fc, n := range s.Counts() {
+			out[fc] += n
+		}
+	}
+	return out
+}
+
 // await polls the simulators in memory (one Get of a device's registers
 // per device and pass, a pass every pollEvery) until every point holds
 // value, and returns when each point was first seen holding it, by device
