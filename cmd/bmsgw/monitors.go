@@ -44,8 +44,8 @@ func (gw *gateway) observe(siteID string, r control.Reading) {
 func (gw *gateway) newMonitor(s *site.Site) (*sitemon.Monitor, error) {
 	return sitemon.New(sitemon.Config{
 		Site: s, Clock: gw.clock, StateDir: gw.g.StateDir, Logger: gw.log,
-		Publish: func(ctx context.Context, e events.Event) error {
-			_, err := gw.bus.Publish(ctx, e)
+		Publish: func(ctx context.Context, es []events.Event) error {
+			_, err := gw.bus.PublishAll(ctx, es)
 			return err
 		},
 		SetPlan: func(ctx context.Context, p control.Plan) error { return gw.eng.SetPlan(ctx, s.ID, p) },

@@ -88,37 +88,59 @@ var ErrInvalid = errors.New("invalid event")
 // publishes in a loop. If ctx is done first Publish returns its error,
 // and the event may or may not be stored.
 func (b *Bus) Publish(ctx context.Context, e Event) (Event, error) {
-	switch {
-	case e.ID != 0:
-		return Event{}, fmt.Errorf("%w: already published as id %d", ErrInvalid, e.ID)
-	case e.Site == "":
-		return Event{}, fmt.Errorf("%w: %s event without a site", ErrInvalid, e.Kind)
-	case !e.Kind.Valid():
-		return Event{}, fmt.Errorf("%w: unknown kind %q; kinds are %s", ErrInvalid, e.Kind, joinKinds(Kinds))
-	case e.Severity.Rank() < 0:
-		return Event{}, fmt.Errorf("%w: %s event with unknown severity %q", ErrInvalid, e.Kind, e.Severity)
-	case e.Message == "":
-		return Event{}, fmt.Errorf("%w: %s event without a message", ErrInvalid, e.Kind)
+	out, err := b.PublishAll(ctx, []Event{e})
+	if err != nil {
+		return Event{}, err
+	}
+	return out[0], nil
+}
+
+// PublishAll stores the events in order and streams them, like Publish,
+// sharing commits: a producer with a burst of events (a door logic that
+// saw many inputs change) waits for one commit rather than one per event.
+// Invalid events are refused before any is stored.
+func (b *Bus) PublishAll(ctx context.Context, es []Event) ([]Event, error) {
+	out := make([]Event, len(es))
+	entries := make([]journal.Entry, len(es))
+	for i, e := range es {
+		switch {
+		case e.ID != 0:
+			return nil, fmt.Errorf("%w: already published as id %d", ErrInvalid, e.ID)
+		case e.Site == "":
+			return nil, fmt.Errorf("%w: %s event without a site", ErrInvalid, e.Kind)
+		case !e.Kind.Valid():
+			return nil, fmt.Errorf("%w: unknown kind %q; kinds are %s", ErrInvalid, e.Kind, joinKinds(Kinds))
+		case e.Severity.Rank() < 0:
+			return nil, fmt.Errorf("%w: %s event with unknown severity %q", ErrInvalid, e.Kind, e.Severity)
+		case e.Message == "":
+			return nil, fmt.Errorf("%w: %s event without a message", ErrInvalid, e.Kind)
+		}
+		if e.Time.IsZero() {
+			e.Time = b.opts.Now()
+		}
+		e.Time = time.Unix(0, e.Time.UnixNano()).UTC() // as the journal returns it
+		if !b.j.KeepsPersonal() || b.opts.KeepPersonal != nil && !b.opts.KeepPersonal(e.Site) {
+			e.CardHolder = ""
+		}
+		out[i], entries[i] = e, entry(e)
+	}
+	if len(es) == 0 {
+		return out, nil
 	}
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return Event{}, fmt.Errorf("publish %s event: %w", e.Kind, ErrClosed)
+		return nil, fmt.Errorf("publish %s event: %w", es[0].Kind, ErrClosed)
 	}
-	if e.Time.IsZero() {
-		e.Time = b.opts.Now()
-	}
-	e.Time = time.Unix(0, e.Time.UnixNano()).UTC() // as the journal returns it
-	if !b.j.KeepsPersonal() || b.opts.KeepPersonal != nil && !b.opts.KeepPersonal(e.Site) {
-		e.CardHolder = ""
-	}
-	id, err := b.j.Append(ctx, entry(e))
+	ids, err := b.j.AppendAll(ctx, entries)
 	if err != nil {
-		return Event{}, fmt.Errorf("publish %s event: %w", e.Kind, err)
+		return nil, fmt.Errorf("publish %s event: %w", es[0].Kind, err)
 	}
-	e.ID = id
-	return e, nil
+	for i := range out {
+		out[i].ID = ids[i]
+	}
+	return out, nil
 }
 
 // Query returns the stored events that match f; see Query.

@@ -334,3 +334,38 @@ func TestParseKindsAndSeverity(t *testing.T) {
 	_, err = ParseSeverity("Alarm")
 	require.ErrorContains(t, err, "use info, warning, alarm or critical")
 }
+
+// TestPublishAllKeepsOrderAndRefusesABadBatch publishes a burst as one
+// call: the events are stored with increasing ids and streamed in that
+// order, and a batch with one invalid event stores nothing.
+func TestPublishAllKeepsOrderAndRefusesABadBatch(t *testing.T) {
+	b, _, db := newBus(t, journal.Options{}, Options{})
+	sub, err := b.Subscribe(Filter{})
+	require.NoError(t, err)
+	defer sub.Cancel()
+	var burst []Event
+	for i := range 50 {
+		e := forced(t0.Add(time.Duration(i) * time.Second))
+		e.Subject = fmt.Sprintf("door%02d", i)
+		burst = append(burst, e)
+	}
+	out, err := b.PublishAll(t.Context(), burst)
+	require.NoError(t, err)
+	require.Len(t, out, 50)
+	for i := range out {
+		require.Equal(t, burst[i].Subject, out[i].Subject)
+		if i > 0 {
+			require.Greater(t, out[i].ID, out[i-1].ID, "ids follow the slice")
+		}
+		got := recv(t, sub)
+		require.Equal(t, out[i].ID, got.ID)
+		require.Equal(t, burst[i].Subject, got.Subject)
+	}
+
+	bad := []Event{forced(t0), {Site: "valby-skole", Kind: "no_such_kind", Severity: Info, Message: "m"}}
+	_, err = b.PublishAll(t.Context(), bad)
+	require.ErrorIs(t, err, ErrInvalid)
+	stored, err := Query(t.Context(), db, Filter{})
+	require.NoError(t, err)
+	require.Len(t, stored, 50, "nothing of the bad batch is stored")
+}

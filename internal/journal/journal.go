@@ -204,52 +204,76 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Journal, error) {
 // write a point only after journalling the intent. If ctx is done first
 // Append returns its error, and the entry may or may not be committed.
 func (j *Journal) Append(ctx context.Context, e Entry) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("append: %w", err)
-	}
-	if e.Time.IsZero() {
-		e.Time = j.opts.Now()
-	}
-	r, err := encode(&e)
+	ids, err := j.AppendAll(ctx, []Entry{e})
 	if err != nil {
 		return 0, err
 	}
-	if !j.opts.KeepPersonal && r.personal != "" {
-		// A copy, so that the caller's entry keeps its card holder and
-		// the hooks see what was stored.
-		ev := *e.Event
-		ev.CardHolder = ""
-		e.Event, r.personal = &ev, ""
-	}
-	e.Time = time.Unix(0, r.time).UTC() // as Query returns it
-	e.Kind = r.kind
-	req := &request{row: r, entry: e, done: make(chan result, 1)}
+	return ids[0], nil
+}
 
-	j.inflight.Add(1)
-	defer j.inflight.Add(-1)
+// AppendAll commits the entries in order (their ids increase along the
+// slice) and returns their ids once all are durable. One producer with many entries
+// (a burst of events) shares commits this way, where a loop of Append
+// calls would wait for one commit per entry. On error, the entries before
+// the failing one may be committed.
+func (j *Journal) AppendAll(ctx context.Context, es []Entry) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	reqs := make([]*request, len(es))
+	for i, e := range es {
+		if e.Time.IsZero() {
+			e.Time = j.opts.Now()
+		}
+		r, err := encode(&e)
+		if err != nil {
+			return nil, err
+		}
+		if !j.opts.KeepPersonal && r.personal != "" {
+			// A copy, so that the caller's entry keeps its card holder and
+			// the hooks see what was stored.
+			ev := *e.Event
+			ev.CardHolder = ""
+			e.Event, r.personal = &ev, ""
+		}
+		e.Time = time.Unix(0, r.time).UTC() // as Query returns it
+		e.Kind = r.kind
+		reqs[i] = &request{row: r, entry: e, done: make(chan result, 1)}
+	}
+
+	j.inflight.Add(int64(len(reqs)))
+	defer j.inflight.Add(-int64(len(reqs)))
 
 	j.mu.RLock()
 	if j.closed {
 		j.mu.RUnlock()
-		return 0, fmt.Errorf("append %s entry: %w", r.kind, ErrClosed)
+		return nil, fmt.Errorf("append %s entry: %w", reqs[0].row.kind, ErrClosed)
 	}
-	select {
-	case j.reqs <- req:
-	case <-ctx.Done():
-		j.mu.RUnlock()
-		return 0, fmt.Errorf("append %s entry: %w", r.kind, ctx.Err())
+	// One goroutine hands the requests over in order, and the writer
+	// takes them in channel order: ids follow the slice.
+	for _, req := range reqs {
+		select {
+		case j.reqs <- req:
+		case <-ctx.Done():
+			j.mu.RUnlock()
+			return nil, fmt.Errorf("append %s entry: %w", req.row.kind, ctx.Err())
+		}
 	}
 	j.mu.RUnlock()
 
-	select {
-	case res := <-req.done:
-		if res.err != nil {
-			return 0, fmt.Errorf("append %s entry: %w", r.kind, res.err)
+	ids := make([]int64, len(reqs))
+	for i, req := range reqs {
+		select {
+		case res := <-req.done:
+			if res.err != nil {
+				return nil, fmt.Errorf("append %s entry: %w", req.row.kind, res.err)
+			}
+			ids[i] = res.id
+		case <-ctx.Done():
+			return nil, fmt.Errorf("append %s entry (it may still be committed): %w", req.row.kind, ctx.Err())
 		}
-		return res.id, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("append %s entry (it may still be committed): %w", r.kind, ctx.Err())
 	}
+	return ids, nil
 }
 
 // Write appends a write entry.

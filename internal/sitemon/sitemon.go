@@ -35,8 +35,9 @@ import (
 type Config struct {
 	Site  *site.Site
 	Clock control.Clock
-	// Publish stores an event durably and streams it.
-	Publish func(context.Context, events.Event) error
+	// Publish stores events durably, in order, and streams them; one call
+	// per burst shares the journal's commits.
+	Publish func(context.Context, []events.Event) error
 	// SetPlan hands the engine the site's plan with the overlay applied.
 	SetPlan func(context.Context, control.Plan) error
 	// Points returns what the engine knows of the site's points (its
@@ -204,17 +205,19 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.saveSnapshot(clock.Now())
 			return nil
 		case r := <-m.readings:
-			m.reading(ctx, r, clock.Now())
-			// Drain what queued meanwhile before the timer work.
-			for n := 0; n < 1024; n++ {
+			// Take what queued meanwhile too, and store the events of the
+			// burst in one go.
+			evs := m.reading(nil, r, clock.Now())
+			for n := 0; n < 4096; n++ {
 				select {
 				case r := <-m.readings:
-					m.reading(ctx, r, clock.Now())
+					evs = m.reading(evs, r, clock.Now())
 					continue
 				default:
 				}
 				break
 			}
+			m.publish(ctx, evs)
 		case p := <-m.plans:
 			m.plan, m.havePlan = p, true
 			m.windows()
@@ -245,7 +248,8 @@ func (m *Monitor) next(now time.Time) time.Time {
 	return best
 }
 
-func (m *Monitor) reading(ctx context.Context, r control.Reading, now time.Time) {
+// reading judges one reading and appends the events it raises to evs.
+func (m *Monitor) reading(evs []events.Event, r control.Reading, now time.Time) []events.Event {
 	ok := r.Err == nil
 	if errors.Is(r.Err, control.ErrStale) {
 		ok = false
@@ -253,11 +257,11 @@ func (m *Monitor) reading(ctx context.Context, r control.Reading, now time.Time)
 	if prev, had := m.values[r.Point]; !had || prev.ok != ok || (ok && prev.v != r.Value) {
 		m.values[r.Point] = observed{v: r.Value, ok: ok, since: now}
 	}
-	evs := m.sec.Observe(r.Point, r.Value, ok, now)
+	evs = append(evs, m.sec.Observe(r.Point, r.Value, ok, now)...)
 	if m.occ != nil {
 		evs = append(evs, m.occ.Observe(r.Point, r.Value, ok, now)...)
 	}
-	m.publish(ctx, evs)
+	return evs
 }
 
 // advance fires the timers due by now and acts on what they decide.
@@ -283,15 +287,17 @@ func (m *Monitor) advance(ctx context.Context, now time.Time) {
 // evidence, and a no-show or its end changes the overlay.
 func (m *Monitor) publish(ctx context.Context, evs []events.Event) {
 	for i := 0; i < len(evs); i++ {
-		e := evs[i]
-		if e.Kind == events.AccessGranted {
+		if e := &evs[i]; e.Kind == events.AccessGranted {
 			if m.occ != nil {
-				evs = append(evs, m.occ.Consume(e)...)
+				evs = append(evs, m.occ.Consume(*e)...)
+				e = &evs[i] // append may have moved it
 			}
 			e.CardHolder = m.cardHolder(e.Subject)
 		}
-		if err := m.cfg.Publish(ctx, e); err != nil && ctx.Err() == nil {
-			m.log.Error("event not stored", "kind", e.Kind, "err", err)
+	}
+	if len(evs) > 0 {
+		if err := m.cfg.Publish(ctx, evs); err != nil && ctx.Err() == nil {
+			m.log.Error("events not stored", "count", len(evs), "first", evs[0].Kind, "err", err)
 		}
 	}
 	m.sync(ctx)
