@@ -13,6 +13,7 @@ import (
 	"github.com/bmsgw/bmsgw/adapters/bookings/bookingsim"
 	"github.com/bmsgw/bmsgw/adapters/modbus"
 	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/adapters/serial"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/site"
@@ -34,6 +35,8 @@ func newDriver(stateDir string, s *site.Site, c *site.Connection, logger *slog.L
 		}, logger)
 	case c.OPCUA != nil:
 		return newOPCUADriver(stateDir, s, c, logger)
+	case c.Serial != nil:
+		return serial.New(config.SerialOptions(s, c), logger)
 	}
 	return nil, fmt.Errorf("connection %s has no protocol", c.ID)
 }

@@ -233,7 +233,8 @@ func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, e
 	for _, c := range s.SortedConnections() {
 		var d control.Driver
 		if old != nil {
-			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) {
+			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) &&
+				(c.Serial == nil || oc.Serial != nil && reflect.DeepEqual(config.SerialOptions(old, oc), config.SerialOptions(s, c))) {
 				d = prev[c.ID]
 			}
 		}

@@ -112,6 +112,7 @@ func (l *loader) mapping(g *Gateway, abs string) *site.Site {
 	b.points()
 	b.devices()
 	b.heartbeats()
+	b.checkSerial()
 	b.calendars()
 	b.schedules()
 	profiles := b.profiles()
@@ -167,11 +168,20 @@ func (b *siteBuild) connections() {
 		if b.uniqueID(ids, c.ID, b.pos.Key(c, "id"), "connection") {
 			b.conns[c.ID] = c
 		}
-		if (c.OPCUA == nil) == (c.Modbus == nil) {
-			b.errs.add(b.pos.Of(c), "connection %q must have exactly one of opcua or modbus", c.ID)
+		n := 0
+		for _, set := range []bool{c.OPCUA != nil, c.Modbus != nil, c.Serial != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			b.errs.add(b.pos.Of(c), "connection %q must have exactly one of opcua, modbus or serial", c.ID)
 			continue
 		}
 		sc := &site.Connection{ID: c.ID}
+		if c.Serial != nil {
+			sc.Serial = b.serialConn(c.ID, c.Serial)
+		}
 		if o := c.OPCUA; o != nil {
 			b.opcuaConn(c.ID, o)
 			sc.OPCUA = &site.OPCUAConnection{
@@ -359,10 +369,17 @@ func (b *siteBuild) modbusConn(id string, m *ModbusConnection) {
 // connection, or nil in a template.
 func (l *loader) pointShape(p *Point, pos *Positions, conn *Connection) {
 	at := pos.Of(p)
-	if (p.Modbus == nil) == (p.OPCUA == nil) {
+	switch {
+	case conn != nil && conn.Serial != nil:
+		if p.Modbus != nil || p.OPCUA != nil {
+			l.errs.add(at, "point %q is on serial connection %q, whose points have no address (event lines set them); remove modbus:/opcua:", p.ID, conn.ID)
+		}
+	case p.Serial != nil:
+		l.errs.add(pos.Key(p, "serial"), "point %q has serial: commands but its connection is not serial", p.ID)
+	case (p.Modbus == nil) == (p.OPCUA == nil):
 		l.errs.add(at, "point %q must have exactly one address: modbus or opcua", p.ID)
 	}
-	if conn != nil {
+	if conn != nil && conn.Serial == nil {
 		if p.Modbus != nil && conn.Modbus == nil {
 			l.errs.add(pos.Key(p, "modbus"), "point %q has a modbus address but connection %q is not modbus", p.ID, conn.ID)
 		}
@@ -465,6 +482,10 @@ func sitePoint(id, device, conn string, p *Point, unit uint8, offset int, prefix
 	}
 	if p.OPCUA != nil {
 		sp.OPCUA = &site.OPCUAAddress{NodeID: prefix + p.OPCUA.NodeID}
+	}
+	if s := p.Serial; s != nil {
+		sp.Serial = &site.SerialPoint{Command: s.Command, Commands: s.Commands, Vars: s.Vars, Ack: s.Ack, Nak: s.Nak,
+			ReadBack: string(s.ReadBack), ConfirmTimeout: s.ConfirmTimeout}
 	}
 	return sp
 }

@@ -179,7 +179,7 @@ type SourceRef struct {
 	Precedence int `yaml:"precedence,omitempty"`
 }
 
-// Connection is a link to a controller. Exactly one of opcua and modbus is set.
+// Connection is a link to a controller. Exactly one of opcua, modbus and serial is set.
 type Connection struct {
 	// Unique id of the connection within the site.
 	ID string `yaml:"id" jsonschema:"required"`
@@ -187,6 +187,8 @@ type Connection struct {
 	OPCUA *OPCUAConnection `yaml:"opcua,omitempty"`
 	// A Modbus device or gateway.
 	Modbus *ModbusConnection `yaml:"modbus,omitempty"`
+	// An alarm panel or access controller speaking a line-based ASCII protocol on a serial line.
+	Serial *SerialConnection `yaml:"serial,omitempty"`
 	// A point of this connection the gateway writes periodically with a counter, so that the controller can fall back to its own local schedule when the gateway is gone.
 	Heartbeat *Heartbeat `yaml:"heartbeat,omitempty"`
 }
@@ -346,7 +348,7 @@ type PointOverride struct {
 	OnExternalChange Policy `yaml:"on_external_change,omitempty"`
 }
 
-// Point is a BMS data point. Exactly one of modbus and opcua is set.
+// Point is a BMS data point. On Modbus and OPC UA connections exactly one of modbus and opcua is set; points of a serial connection have no address (event lines set them).
 type Point struct {
 	// Unique id of the point within the site (or template).
 	ID string `yaml:"id" jsonschema:"required"`
@@ -358,6 +360,8 @@ type Point struct {
 	Modbus *ModbusAddress `yaml:"modbus,omitempty"`
 	// OPC UA address.
 	OPCUA *OPCUAAddress `yaml:"opcua,omitempty"`
+	// How a writable point of a serial connection is written (its command lines).
+	Serial *SerialPoint `yaml:"serial,omitempty"`
 	// Data type on the wire.
 	Type DataType `yaml:"type" jsonschema:"required"`
 	// read (default) or write. Only write points are ever written.

@@ -6,11 +6,13 @@ import (
 )
 
 // Connection is a link to controllers: an OPC UA server or a Modbus
-// device, gateway or serial bus. Exactly one of OPCUA and Modbus is set.
+// device, gateway or serial bus, or a line-based serial device. Exactly
+// one of OPCUA, Modbus and Serial is set.
 type Connection struct {
 	ID     string
 	OPCUA  *OPCUAConnection
 	Modbus *ModbusConnection
+	Serial *SerialConnection
 	// Heartbeat is a point written periodically with a counter, or nil.
 	Heartbeat *Point
 	// HeartbeatPeriod is how often it is written.

@@ -26,9 +26,12 @@ type Point struct {
 	Labels map[string]float64
 	// OnExternalChange is "respect" or "enforce" (see control.Policy).
 	OnExternalChange string
-	// Exactly one address is set, matching the connection's protocol.
+	// Exactly one address is set, matching the connection's protocol;
+	// a point of a serial connection has none (event lines set it) and
+	// Serial says how it is written, if it is.
 	Modbus *ModbusAddress
 	OPCUA  *OPCUAAddress
+	Serial *SerialPoint
 }
 
 // Writable reports whether the gateway may write the point.
