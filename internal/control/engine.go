@@ -1102,5 +1102,5 @@ func samePoints(a, b []*site.Point) bool {
 // access, policy and descriptions may differ.
 func SameWire(p, q *site.Point) bool {
 	return p.Connection == q.Connection && p.Type == q.Type && p.Scale == q.Scale && p.Offset == q.Offset &&
-		reflect.DeepEqual(p.Modbus, q.Modbus) && reflect.DeepEqual(p.OPCUA, q.OPCUA)
+		reflect.DeepEqual(p.Modbus, q.Modbus) && reflect.DeepEqual(p.OPCUA, q.OPCUA) && reflect.DeepEqual(p.Serial, q.Serial)
 }
