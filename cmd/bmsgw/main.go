@@ -30,6 +30,7 @@ commands:
   journal           what the gateway wrote, overrode and saw, from its journal
   events            access and alarm events from the journal, or live with --follow
   round SITE        run the virtual patrol round of a site on the running gateway now
+  report noshows    the booking office's no-show report per organiser (association)
 
 Run 'bmsgw <command> -h' for the flags of a command.
 `
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdEvents(ctx, args[1:], stdout, stderr)
 	case "round":
 		return cmdRound(ctx, args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
