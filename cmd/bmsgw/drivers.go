@@ -14,6 +14,7 @@ import (
 	"github.com/bmsgw/bmsgw/adapters/modbus"
 	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
 	"github.com/bmsgw/bmsgw/adapters/serial"
+	"github.com/bmsgw/bmsgw/internal/access/acssim"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/site"
@@ -111,28 +112,53 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 		}
 	}
 	if addr := g.Simulate.BookingSystem; addr != "" {
-		ln, err := net.Listen("tcp", addr)
+		closer, err := serveHTTP(addr, bookingsim.Handler(clock.Now(), bookingsim.Evening), logger)
 		if err != nil {
 			return fail(fmt.Errorf("simulated booking system: %w", err))
 		}
-		srv := &http.Server{Handler: bookingsim.Handler(clock.Now(), bookingsim.Evening), ReadHeaderTimeout: 5 * time.Second}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("simulated booking system stopped", "err", err)
-			}
-		}()
-		sims.closers = append(sims.closers, func() error {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			err := srv.Shutdown(sctx)
-			<-done
-			return err
-		})
+		sims.closers = append(sims.closers, closer)
 		logger.Info("simulated booking system started", "url", "http://"+addr+"/", "bookings", len(bookingsim.Evening))
 	}
+	if addr := g.Simulate.AccessSystem; addr != "" {
+		// The strictest target the access outputs of the demo name.
+		limit := 0
+		for _, o := range g.AccessOutputs {
+			if o.URL != "" && o.MaxPerGroupDoor > 0 && (limit == 0 || o.MaxPerGroupDoor < limit) {
+				limit = o.MaxPerGroupDoor
+			}
+		}
+		closer, err := serveHTTP(addr, acssim.New(acssim.Options{MaxPerGroupDoor: limit}), logger)
+		if err != nil {
+			return fail(fmt.Errorf("simulated access system: %w", err))
+		}
+		sims.closers = append(sims.closers, closer)
+		logger.Info("simulated access system started", "url", "http://"+addr+"/api/grants", "max_per_group_door", limit)
+	}
 	return sims, nil
+}
+
+// serveHTTP serves a simulator's handler on a loopback address until the
+// returned function closes it.
+func serveHTTP(addr string, h http.Handler, logger *slog.Logger) (func() error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("simulator stopped", "addr", addr, "err", err)
+		}
+	}()
+	return func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-done
+		return err
+	}, nil
 }
 
 // loopbackURL refuses simulator addresses off the loopback interface:

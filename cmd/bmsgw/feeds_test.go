@@ -45,6 +45,9 @@ sources:
     headers: {Authorization: "${BMSGW_TEST_BOOKING_TOKEN}"}
   - id: timetable
     csv: {file: ROOT/testdata/feeds/school-timetable.csv}
+access_outputs:
+  - {id: acs, file: {path: STATE/acs.csv}}
+  - {id: acs-export, file: {path: STATE/grants.csv}}
 `)
 	path := filepath.Join(dir, "gw.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))

@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/internal/access/acssim"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/events"
@@ -53,8 +56,13 @@ func TestRunReferenceDay(t *testing.T) {
 	// gateway's time at 1800x.
 	mapping = strings.Replace(mapping, "poll_interval: 1s", "poll_interval: 20ms", 1)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "valby-skole.yaml"), []byte(mapping), 0o644))
+	// The access-control system, which allows one permission per group
+	// and door at a time.
+	acs := acssim.New(acssim.Options{MaxPerGroupDoor: 1})
+	acsSrv := httptest.NewServer(acs)
+	defer acsSrv.Close()
 	cfg := filepath.Join(dir, "gateway.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(strings.ReplaceAll(`state_dir: state
+	require.NoError(t, os.WriteFile(cfg, []byte(strings.NewReplacer("ROOT", repoRoot, "ACS", acsSrv.URL+"/api/grants").Replace(`state_dir: state
 templates: [ROOT/mappings/templates/*.yaml]
 sites: [valby-skole.yaml]
 sources:
@@ -63,7 +71,10 @@ sources:
   - id: timetable
     csv: {file: ROOT/testdata/feeds/school-timetable.csv}
 simulate: {devices: true}
-`, "ROOT", repoRoot)), 0o644))
+access_outputs:
+  - {id: acs, http: {url: ACS, max_per_group_door: 1}}
+  - {id: acs-export, file: {path: grants.csv}}
+`)), 0o644))
 	g, err := config.Load(cfg)
 	require.NoError(t, err)
 	s := g.Sites[0]
@@ -311,6 +322,34 @@ simulate: {devices: true}
 		if e.Kind == events.NoShow {
 			require.Equal(t, "valby-skak", e.Organiser, "only the chess club was a no-show")
 		}
+	}
+
+	// The access-control system holds the evening's grants (DOMAIN.md
+	// section 5: the volleyball club's cards open the gym entrance
+	// 18:45-21:15), as does the export file, with pseudonymous groups only.
+	held := map[string]acssim.Grant{}
+	for _, gr := range acs.Grants() {
+		held[gr.Group+" "+gr.Door+" "+gr.From.In(s.Location).Format("2006-01-02 15:04")] = gr
+	}
+	for _, w := range []struct{ key, to, mode string }{
+		{"G1041 gym_entrance 2026-11-26 18:45", "21:15", "card"},
+		{"G1041 gym_side 2026-11-26 18:45", "21:15", "card"},
+		{"G1077 wing_b_entrance 2026-11-26 18:45", "21:15", "card"}, // the chess club: room 12 lies behind it
+		{"org-valby-bk pitch_gate 2026-11-26 17:45", "20:15", "card"},
+	} {
+		gr, ok := held[w.key]
+		require.True(t, ok, "the ACS holds no grant %s; it holds %v", w.key, slices.Sorted(maps.Keys(held)))
+		require.Equal(t, w.to, gr.To.In(s.Location).Format("15:04"), w.key)
+		require.Equal(t, w.mode, gr.Mode, w.key)
+	}
+	export, err := os.ReadFile(filepath.Join(dir, "grants.csv"))
+	require.NoError(t, err)
+	// At the end of the run (02:30) the export holds what is still to
+	// come: the chess club's next Thursday, and no ended grant.
+	require.Contains(t, string(export), ",G1077,wing_b_entrance,2026-12-03T18:45:00+01:00,2026-12-03T21:15:00+01:00,card\n")
+	require.NotContains(t, string(export), "2026-11-26T")
+	for _, r := range acs.Requests() {
+		require.NotContains(t, string(r.Body), "valby-volley", "organisers go out as their access groups")
 	}
 }
 

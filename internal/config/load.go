@@ -159,6 +159,9 @@ func (l *loader) load(path string) *Gateway {
 		if a := sim.BookingSystem; a != "" && !loopback(a) {
 			l.errs.add(pos.Key(sim, "booking_system"), "booking_system %q must be a loopback host:port such as 127.0.0.1:18080; simulators never listen on the network", a)
 		}
+		if a := sim.AccessSystem; a != "" && !loopback(a) {
+			l.errs.add(pos.Key(sim, "access_system"), "access_system %q must be a loopback host:port such as 127.0.0.1:18090; simulators never listen on the network", a)
+		}
 	}
 
 	// Templates first: sites instantiate them.

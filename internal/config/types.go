@@ -37,6 +37,8 @@ type Simulate struct {
 	Devices bool `yaml:"devices,omitempty"`
 	// Loopback host:port of a simulated booking system: GET /<source id>.ics serves the reference evening of DOMAIN.md placed relative to the gateway's start, so a window opens within minutes.
 	BookingSystem string `yaml:"booking_system,omitempty"`
+	// Loopback host:port of a simulated access-control system: a JSON grants API at /api/grants (one permission per group and door at a time) that access outputs can push to; GET /api/grants lists what it holds.
+	AccessSystem string `yaml:"access_system,omitempty"`
 }
 
 // Source is one booking feed. Exactly one of ical, csv and json is set.

@@ -42,13 +42,13 @@ type Options struct {
 
 // Grant is a permission the emulator holds.
 type Grant struct {
-	ID    string
-	Group string
-	Door  string
-	From  time.Time
-	To    time.Time
-	Mode  string
-	Key   string
+	ID    string    `json:"id"`
+	Group string    `json:"group"`
+	Door  string    `json:"door"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Mode  string    `json:"mode"`
+	Key   string    `json:"key"`
 }
 
 // Request is a request the emulator received, with its answer's status.
@@ -140,6 +140,10 @@ func (s *Server) Remove(id string) {
 func (s *Server) Grants() []Grant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.grantsLocked()
+}
+
+func (s *Server) grantsLocked() []Grant {
 	out := make([]Grant, 0, len(s.grants))
 	for _, g := range s.grants {
 		out = append(out, g)
@@ -260,6 +264,10 @@ func (s *Server) handle(r *http.Request, data []byte) (int, []byte) {
 		return http.StatusNotFound, msg("no such path")
 	}
 	switch {
+	case r.Method == http.MethodGet && id == "":
+		// What the emulator holds, for people trying the demo.
+		body, _ := json.Marshal(s.grantsLocked())
+		return http.StatusOK, body
 	case r.Method == http.MethodPost && id == "":
 		idem := r.Header.Get("Idempotency-Key")
 		if a, ok := s.answered[idem]; ok && idem != "" {
