@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -272,9 +273,14 @@ func TestRunOverrideBeatsBookingAndExpires(t *testing.T) {
 	require.Contains(t, out, "override on e2e/gym_setpoint = 22.5")
 	e.eventually(5*time.Second, "override written", func() bool { return e.value("gym_setpoint") == 22.5 })
 
-	code, out, errOut = bmsgw(t, "status", "-c", e.cfg)
-	require.Equal(t, 0, code, errOut)
-	require.Regexp(t, `e2e/gym_setpoint\s+22.5 °C\s+22.5 °C\s+override`, out)
+	// The simulator may hold the value a moment before the engine has
+	// read it back; status shows it once it has.
+	statusRe := regexp.MustCompile(`e2e/gym_setpoint\s+22.5 °C\s+22.5 °C\s+override`)
+	e.eventually(5*time.Second, "status shows the override in force", func() bool {
+		code, out, errOut = bmsgw(t, "status", "-c", e.cfg)
+		require.Equal(t, 0, code, errOut)
+		return statusRe.MatchString(out)
+	})
 
 	// Outside the point's limits is refused and nothing is written.
 	code, _, errOut = bmsgw(t, "override", "set", "e2e/gym_setpoint", "30", "--until", "30m", "--reason", "x", "-c", e.cfg)
