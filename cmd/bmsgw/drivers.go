@@ -98,6 +98,7 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 						if err := srv.Start(); err != nil {
 							return fail(fmt.Errorf("simulate site %s connection %s on %s: %w", s.ID, c.ID, c.Modbus.URL, err))
 						}
+						startSimPanel(ctx, s, c, srv, clock, logger.With("sim", s.ID+"/"+c.ID))
 						sims.closers = append(sims.closers, srv.Close)
 					}
 					logger.Info("simulator started", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)

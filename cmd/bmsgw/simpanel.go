@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/site"
+)
+
+// The demo's door and alarm I/O: a simulated Modbus module starts with
+// every door closed and locked and every area armed, and a simulated
+// certified alarm panel follows the authorisation the gateway hands it:
+// it disarms an area when authorised and arms it its exit delay after the
+// authorisation ends, unless a door of the area is open.
+
+// setInput sets a bool input of the simulator so that it reads on
+// (after the input's inversion).
+func setInput(srv *modbussim.Server, in *site.Input, on bool) {
+	if in == nil {
+		return
+	}
+	v := 0.0
+	if on != in.Invert {
+		v = 1
+	}
+	_ = srv.SetPoint(in.Point, v)
+}
+
+func inputOn(srv *modbussim.Server, in *site.Input) bool {
+	if in == nil {
+		return false
+	}
+	v, err := srv.PointValue(in.Point)
+	return err == nil && (v != 0) != in.Invert
+}
+
+// onConn reports whether an input is wired to connection c.
+func onConn(in *site.Input, c *site.Connection) bool {
+	return in != nil && in.Point.Connection == c.ID
+}
+
+// startSimPanel presets the doors and areas of site s whose inputs are on
+// the simulated connection c, and plays the alarm panel of its areas
+// until ctx is done.
+func startSimPanel(ctx context.Context, s *site.Site, c *site.Connection, srv *modbussim.Server, clock control.Clock, logger *slog.Logger) {
+	for _, d := range s.Doors {
+		if onConn(d.Contact, c) {
+			setInput(srv, d.Contact, false) // closed
+			setInput(srv, d.ContactB, false)
+		}
+		if onConn(d.Deadbolt, c) {
+			setInput(srv, d.Deadbolt, true) // locked
+		}
+	}
+	var areas []*site.Area
+	for _, a := range s.Areas {
+		if onConn(a.Armed, c) && a.Authorisation != nil && a.Authorisation.Connection == c.ID {
+			setInput(srv, a.Armed, true)
+			areas = append(areas, a)
+		}
+	}
+	if len(areas) == 0 {
+		return
+	}
+	armAt := map[*site.Area]time.Time{}
+	open := func(a *site.Area) bool {
+		for _, d := range a.Doors {
+			if onConn(d.Contact, c) && inputOn(srv, d.Contact) {
+				return true
+			}
+		}
+		return false
+	}
+	go func() { // stops with ctx, as the simulators do
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			now := clock.Now()
+			for _, a := range areas {
+				auth, err := srv.PointValue(a.Authorisation)
+				if err != nil {
+					continue
+				}
+				armed := inputOn(srv, a.Armed)
+				switch {
+				case auth == a.AuthorisedValue.Num:
+					delete(armAt, a)
+					if armed {
+						setInput(srv, a.Armed, false)
+						logger.Info("simulated panel: area disarmed", "site", s.ID, "area", a.ID)
+					}
+				case !armed && armAt[a].IsZero():
+					armAt[a] = now.Add(a.ExitDelay)
+				case !armed && !now.Before(armAt[a]):
+					if open(a) {
+						continue // a real panel will not arm over an open door
+					}
+					setInput(srv, a.Armed, true)
+					delete(armAt, a)
+					logger.Info("simulated panel: area armed", "site", s.ID, "area", a.ID)
+				}
+			}
+		}
+	}()
+}
