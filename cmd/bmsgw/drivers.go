@@ -37,7 +37,7 @@ func newDriver(stateDir string, s *site.Site, c *site.Connection, logger *slog.L
 	case c.OPCUA != nil:
 		return newOPCUADriver(stateDir, s, c, logger)
 	case c.Serial != nil:
-		return serial.New(config.SerialOptions(s, c), logger)
+		return serial.New(serialOptions(s, c), logger)
 	}
 	return nil, fmt.Errorf("connection %s has no protocol", c.ID)
 }
@@ -177,4 +177,55 @@ func loopbackURL(u string) error {
 		return fmt.Errorf("simulators listen on loopback only, not %s", host)
 	}
 	return nil
+}
+
+// serialOptions builds the serial adapter's options for a connection of
+// s: every point of the connection, with how the writable ones are
+// written.
+func serialOptions(s *site.Site, c *site.Connection) serial.Options {
+	sc := c.Serial
+	o := serial.Options{Name: s.ID + "/" + c.ID, Device: sc.Device, BaudRate: sc.BaudRate, DataBits: sc.DataBits, Parity: serial.Parity(sc.Parity),
+		StopBits: sc.StopBits, RS485: sc.RS485, InterFrameDelay: sc.InterFrameDelay, Terminator: sc.Terminator, MaxLine: sc.MaxLine,
+		ReplyTimeout: sc.ReplyTimeout, BackoffMin: sc.BackoffMin, BackoffMax: sc.BackoffMax, Ack: sc.Ack, Nak: sc.Nak,
+		StaleAfter: sc.StaleAfter, Points: map[string]serial.PointSpec{}, Retries: deref(sc.Retries, 2)}
+	for _, e := range sc.Events {
+		ep := serial.EventPattern{Pattern: e.Pattern}
+		for _, a := range e.Set {
+			ep.Set = append(ep.Set, serial.Assign{Point: a.Point, Value: a.Value, Map: a.Map, Pulse: a.Pulse})
+		}
+		o.Events = append(o.Events, ep)
+	}
+	if p := sc.Poll; p != nil {
+		o.Poll = &serial.Poll{Command: p.Command, Interval: p.Interval, Ack: p.Ack, Nak: p.Nak}
+	}
+	for id, p := range s.Points {
+		if p.Connection != c.ID {
+			continue
+		}
+		var ps serial.PointSpec
+		if sp := p.Serial; sp != nil {
+			ps = serial.PointSpec{Command: sp.Command, Commands: sp.Commands, Vars: sp.Vars, Ack: sp.Ack, Nak: sp.Nak,
+				ReadBack: serial.ReadBack(sp.ReadBack), ConfirmTimeout: sp.ConfirmTimeout}
+		}
+		o.Points[id] = ps
+	}
+	return o
+}
+
+// checkDrivers builds the driver options that only the adapters can check
+// fully (serial patterns against the points they name) and reports what
+// they refuse, naming the mapping file and connection. It opens nothing.
+func checkDrivers(g *config.Gateway) []string {
+	var out []string
+	for _, s := range g.Sites {
+		for _, c := range s.SortedConnections() {
+			if c.Serial == nil {
+				continue
+			}
+			if _, err := serial.New(serialOptions(s, c), nil); err != nil {
+				out = append(out, fmt.Sprintf("%s: connection %q: %v", s.File, c.ID, err))
+			}
+		}
+	}
+	return out
 }

@@ -234,7 +234,7 @@ func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, e
 		var d control.Driver
 		if old != nil {
 			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) &&
-				(c.Serial == nil || oc.Serial != nil && reflect.DeepEqual(config.SerialOptions(old, oc), config.SerialOptions(s, c))) {
+				(c.Serial == nil || oc.Serial != nil && reflect.DeepEqual(serialOptions(old, oc), serialOptions(s, c))) {
 				d = prev[c.ID]
 			}
 		}
@@ -363,6 +363,9 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	ng, err := config.Load(gw.cfgPath)
 	if err != nil {
 		return err
+	}
+	if errs := checkDrivers(ng); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
 	}
 	var why []string
 	if len(ng.Sites) != len(gw.g.Sites) {

@@ -150,3 +150,16 @@ func TestRunSerialPanel(t *testing.T) {
 	require.Contains(t, out, "access_granted")
 	require.NotContains(t, out, "4711")
 }
+
+// TestValidateRunsTheSerialAdapterChecks: what only the serial adapter
+// can judge is reported by bmsgw validate too, naming file and connection.
+func TestValidateRunsTheSerialAdapterChecks(t *testing.T) {
+	dir := t.TempDir()
+	site := strings.Replace(strings.Replace(serialSite, "DEVICE", "/dev/null", 1), "reply_timeout: 1s", "reply_timeout: 1s\n      max_line: -5", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644))
+	cfg := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: state\nsites: [site.yaml]\n"), 0o644))
+	code, _, errOut := bmsgw(t, "validate", "-c", cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `site.yaml: connection "panel": serial options for hall/panel: max_line -5 is not positive`)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/bmsgw/bmsgw/docs/schema"
 	"github.com/bmsgw/bmsgw/internal/config"
@@ -58,6 +59,11 @@ func loadConfig(path string, stderr io.Writer) (*config.Gateway, bool) {
 		} else {
 			fmt.Fprintln(stderr, err)
 		}
+		return nil, false
+	}
+	if errs := checkDrivers(g); len(errs) > 0 {
+		fmt.Fprintln(stderr, strings.Join(errs, "\n"))
+		fmt.Fprintf(stderr, "%d error(s); nothing was changed\n", len(errs))
 		return nil, false
 	}
 	return g, true

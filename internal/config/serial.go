@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bmsgw/bmsgw/adapters/serial"
 	"github.com/bmsgw/bmsgw/internal/site"
 )
 
@@ -126,91 +125,73 @@ func (b *siteBuild) serialConn(id string, f *SerialConnection) *site.SerialConne
 	return sc
 }
 
-// SerialOptions builds the serial adapter's options for a connection of
-// s: every point of the connection, with how the writable ones are
-// written.
-func SerialOptions(s *site.Site, c *site.Connection) serial.Options {
-	sc := c.Serial
-	o := serial.Options{Name: s.ID + "/" + c.ID, Device: sc.Device, BaudRate: sc.BaudRate, DataBits: sc.DataBits, Parity: serial.Parity(sc.Parity),
-		StopBits: sc.StopBits, RS485: sc.RS485, InterFrameDelay: sc.InterFrameDelay, Terminator: sc.Terminator, MaxLine: sc.MaxLine,
-		ReplyTimeout: sc.ReplyTimeout, BackoffMin: sc.BackoffMin, BackoffMax: sc.BackoffMax, Ack: sc.Ack, Nak: sc.Nak,
-		StaleAfter: sc.StaleAfter, Points: map[string]serial.PointSpec{}}
-	o.Retries = 2
-	if sc.Retries != nil {
-		o.Retries = *sc.Retries
-	}
-	for _, e := range sc.Events {
-		ep := serial.EventPattern{Pattern: e.Pattern}
-		for _, a := range e.Set {
-			ep.Set = append(ep.Set, serial.Assign{Point: a.Point, Value: a.Value, Map: a.Map, Pulse: a.Pulse})
-		}
-		o.Events = append(o.Events, ep)
-	}
-	if p := sc.Poll; p != nil {
-		o.Poll = &serial.Poll{Command: p.Command, Interval: p.Interval, Ack: p.Ack, Nak: p.Nak}
-	}
-	for id, p := range s.Points {
-		if p.Connection != c.ID {
-			continue
-		}
-		var ps serial.PointSpec
-		if sp := p.Serial; sp != nil {
-			ps = serial.PointSpec{Command: sp.Command, Commands: sp.Commands, Vars: sp.Vars, Ack: sp.Ack, Nak: sp.Nak,
-				ReadBack: serial.ReadBack(sp.ReadBack), ConfirmTimeout: sp.ConfirmTimeout}
-		}
-		o.Points[id] = ps
-	}
-	return o
-}
+var templateName = regexp.MustCompile(`\{([^{}]*)\}`)
 
-// checkSerial validates each serial connection with the adapter's own
-// rules (patterns, templates, point names), after every point is known,
-// and reports its problems at the connection.
-var eventRef = regexp.MustCompile(`^events\[(\d+)\]`)
-
+// checkSerial checks the templates of each serial connection against its
+// patterns' groups and its points' commands against their vars, after
+// every point is known. The adapter checks the same again when it starts
+// (bmsgw validate runs it too).
 func (b *siteBuild) checkSerial() {
 	for i := range b.mf.Connections {
 		c := &b.mf.Connections[i]
-		sc := b.s.Connections[c.ID]
-		if c.Serial == nil || sc == nil || sc.Serial == nil {
+		if c.Serial == nil {
 			continue
 		}
-		o := SerialOptions(b.s, sc)
-		if o.Retries < 0 {
+		if c.Serial.Retries != nil && *c.Serial.Retries < 0 {
 			b.errs.add(b.pos.Key(c.Serial, "retries"), "connection %q: retries must not be negative", c.ID)
-			continue
 		}
-		bad := false
 		for j := range c.Serial.Events {
-			if _, err := regexp.Compile(c.Serial.Events[j].Pattern); err != nil {
-				bad = true // reported where the pattern is
+			e := &c.Serial.Events[j]
+			re, err := regexp.Compile(e.Pattern)
+			if err != nil {
+				continue // reported where the pattern is
 			}
-		}
-		if bad {
-			continue
-		}
-		if _, err := serial.New(o, nil); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				line = strings.TrimSpace(line)
-				if i := strings.Index(line, ": "); i >= 0 && strings.HasPrefix(line, "serial options for ") {
-					line = line[i+2:]
+			groups := map[string]bool{}
+			var names []string
+			for _, n := range re.SubexpNames() {
+				if n != "" {
+					groups[n] = true
+					names = append(names, n)
 				}
-				if line == "" {
-					continue
-				}
-				at := b.pos.Key(c, "serial")
-				if m := eventRef.FindStringSubmatch(line); m != nil {
-					if n, _ := strconv.Atoi(m[1]); n < len(c.Serial.Events) {
-						at = b.pos.Of(&c.Serial.Events[n])
+			}
+			for k := range e.Set {
+				a := &e.Set[k]
+				for _, f := range []struct{ key, text string }{{"point", a.Point}, {"value", a.Value}} {
+					for _, m := range templateName.FindAllStringSubmatch(f.text, -1) {
+						if !groups[m[1]] {
+							b.errs.add(b.pos.Key(a, f.key), "connection %q: %s %q names {%s}, but the pattern has no group of that name (groups: %s)", c.ID, f.key, f.text, m[1], strings.Join(names, ", "))
+						}
 					}
 				}
-				b.errs.add(at, "connection %q: %s", c.ID, line)
+				if !strings.Contains(a.Point, "{") && b.s.Points[a.Point] == nil {
+					b.errs.add(b.pos.Key(a, "point"), "connection %q: point %q is not defined%s", c.ID, a.Point, didYouMean(a.Point, keys(b.s.Points)))
+				}
+				if !strings.Contains(a.Value, "{") {
+					if _, err := strconv.ParseFloat(a.Value, 64); err != nil {
+						b.errs.add(b.pos.Key(a, "value"), "connection %q: value %q is neither a number nor a {group}", c.ID, a.Value)
+					}
+				}
 			}
 		}
 	}
 	for id, p := range b.s.Points {
 		if p.Serial != nil && p.Access != site.AccessWrite {
 			b.errs.add(b.pointPos[id], "point %q has serial: commands but is not writable; add access: write or drop serial:", id)
+		}
+		if sp := p.Serial; sp != nil {
+			for _, m := range templateName.FindAllStringSubmatch(sp.Command, -1) {
+				if _, ok := sp.Vars[m[1]]; !ok && m[1] != "value" {
+					b.errs.add(b.pointPos[id], "point %q: command %q names {%s}, which is neither {value} nor one of its vars", id, sp.Command, m[1])
+				}
+			}
+			for k := range sp.Commands {
+				if _, err := strconv.ParseFloat(k, 64); err != nil {
+					b.errs.add(b.pointPos[id], "point %q: commands key %q is not a number; write e.g. \"1\": \"ARM 2\"", id, k)
+				}
+			}
+			if sp.Command != "" && len(sp.Commands) > 0 {
+				b.errs.add(b.pointPos[id], "point %q has both command and commands; keep one", id)
+			}
 		}
 		if c := b.s.Connections[p.Connection]; c != nil && c.Serial != nil && p.Access == site.AccessWrite && p.Serial == nil {
 			b.errs.add(b.pointPos[id], "point %q is writable on serial connection %q but has no serial: command; add serial: {command: ...} or commands:", id, p.Connection)
