@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -125,6 +126,22 @@ func TestRunSerialPanel(t *testing.T) {
 		return err == nil && len(evs) == 1 && evs[0].Subject == "door3"
 	}, 10*time.Second, 50*time.Millisecond, "door_opened from the panel's DOOR 3 OPEN")
 
+	// The patrol round on demand finds the door open.
+	runCmd := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := runCmd("round", "hall", "-c", cfg)
+	require.Equal(t, 1, code, "findings: exit 1; %s", errOut)
+	require.Regexp(t, `(?m)^FINDING\s+door\s+door3\s+hall\s+open`, out)
+	code, out, _ = runCmd("round", "hall", "-c", cfg, "--format", "json")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, `"subject": "door3"`)
+	code, _, errOut = runCmd("round", "nowhere", "-c", cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `no site "nowhere"`)
+
 	// An operator unlocks the door for 5 s through the gateway.
 	require.NoError(t, api.SetOverride(ctx, control.Override{Site: "hall", Point: "door3_unlock", Value: 5,
 		Until: time.Now().Add(time.Hour), Who: "test", Why: "let the caretaker in"}))
@@ -145,7 +162,7 @@ func TestRunSerialPanel(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, forced, "the door opened after a grant")
 	// Exports never carry it.
-	code, out, errOut := runEvents(context.Background(), "-c", cfg, "--format", "json", "--since", "1h")
+	code, out, errOut = runEvents(context.Background(), "-c", cfg, "--format", "json", "--since", "1h")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "access_granted")
 	require.NotContains(t, out, "4711")
