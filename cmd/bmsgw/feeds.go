@@ -131,8 +131,11 @@ func (r *feedResult) reportFeeds(w io.Writer) bool {
 		ok = false
 		st := r.status[id]
 		what := "no earlier good feed is saved, so it contributes no bookings"
-		if st.FromCache {
+		switch {
+		case st.FromCache && !st.FetchedAt.IsZero():
 			what = fmt.Sprintf("using the last good feed fetched %s (%d bookings)", st.FetchedAt.Format(time.RFC3339), st.Bookings)
+		case st.FromCache:
+			what = fmt.Sprintf("using the last good feed (%d bookings)", st.Bookings)
 		}
 		fmt.Fprintf(w, "warning: booking source %s failed: %v; %s\n", id, err, what)
 	}

@@ -427,6 +427,11 @@ func (m *Monitor) overlay() *schedule.Overlay {
 	}
 	var outs []schedule.Output
 	for id, cmds := range m.pulses {
+		// A pulse that ended before the plan's range is history.
+		for len(cmds) > 1 && cmds[1].At.Before(from) {
+			cmds = cmds[1:]
+		}
+		m.pulses[id] = cmds
 		p := m.cfg.Site.Points[id]
 		if p == nil {
 			continue
