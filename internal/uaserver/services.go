@@ -1,0 +1,479 @@
+package uaserver
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/server"
+	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uasc"
+)
+
+// notifyTimeout bounds how long a notification waits for a full
+// subscription queue (only a subscription being deleted stays full).
+const notifyTimeout = time.Second
+
+// registerHandlers installs the gateway's own service handlers before
+// Start (gopcua keeps a handler that is already registered). Each
+// replaces one of gopcua's that is unsafe, as in opcuasim:
+//
+//   - Write: gopcua dereferences a nil namespace for a namespace index
+//     that does not exist (an anonymous client crashes the server), and
+//     stores any value of any type. Ours checks namespace, node, access,
+//     peer and type, and hands the write to the gateway.
+//   - Read: gopcua's answers a missing namespace badly; ours answers
+//     BadNodeIdUnknown.
+//   - CreateMonitoredItems: gopcua answers Good for nodes that do not
+//     exist and starts a goroutine per item that nobody waits for.
+//   - GetEndpoints: only the public endpoint, not gopcua's internal one.
+//   - CreateSubscription: gopcua numbers subscriptions len(subs)+1, which
+//     silently replaces a live one after a deletion; refused instead.
+//   - DeleteMonitoredItems, SetMonitoringMode, DeleteSubscriptions:
+//     gopcua dereferences nil for an unknown item id or session.
+func (ch *child) registerHandlers() {
+	srv := ch.srv
+	srv.RegisterHandler(id.GetEndpointsRequest_Encoding_DefaultBinary, ch.getEndpoints)
+	srv.RegisterHandler(id.ReadRequest_Encoding_DefaultBinary, ch.read)
+	if !ch.opts.stockWrite {
+		srv.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, ch.write)
+	}
+	srv.RegisterHandler(id.CreateSubscriptionRequest_Encoding_DefaultBinary, ch.createSubscription)
+	srv.RegisterHandler(id.DeleteSubscriptionsRequest_Encoding_DefaultBinary, ch.deleteSubscriptions)
+	srv.RegisterHandler(id.CreateMonitoredItemsRequest_Encoding_DefaultBinary, ch.createMonitoredItems)
+	srv.RegisterHandler(id.DeleteMonitoredItemsRequest_Encoding_DefaultBinary, ch.deleteMonitoredItems)
+	srv.RegisterHandler(id.SetMonitoringModeRequest_Encoding_DefaultBinary, ch.setMonitoringMode)
+}
+
+func responseHeader(req *ua.RequestHeader, status ua.StatusCode) *ua.ResponseHeader {
+	var handle uint32
+	if req != nil {
+		handle = req.RequestHandle
+	}
+	return &ua.ResponseHeader{
+		Timestamp:          time.Now(),
+		RequestHandle:      handle,
+		ServiceResult:      status,
+		ServiceDiagnostics: &ua.DiagnosticInfo{},
+		StringTable:        []string{},
+		AdditionalHeader:   ua.NewExtensionObject(nil),
+	}
+}
+
+func (ch *child) getEndpoints(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.GetEndpointsRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	var eps []*ua.EndpointDescription
+	for _, ep := range ch.srv.Endpoints() {
+		if ep.EndpointURL == ch.public {
+			eps = append(eps, ep)
+		}
+	}
+	return &ua.GetEndpointsResponse{ResponseHeader: responseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
+}
+
+func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.ReadRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	if len(req.NodesToRead) == 0 {
+		return nil, ua.StatusBadNothingToDo
+	}
+	results := make([]*ua.DataValue, len(req.NodesToRead))
+	for i, rv := range req.NodesToRead {
+		results[i] = badValue(ua.StatusBadNodeIDUnknown)
+		if rv == nil || rv.NodeID == nil {
+			continue
+		}
+		if ns, err := ch.srv.Namespace(int(rv.NodeID.Namespace())); err == nil {
+			results[i] = ns.Attribute(rv.NodeID, rv.AttributeID)
+		}
+	}
+	return &ua.ReadResponse{
+		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
+}
+
+// write checks every value, hands the ones that pass to the gateway and
+// answers once the gateway has decided (or WriteTimeout passed). gopcua
+// runs all requests in one loop, so the answer is sent from a goroutine
+// and the handler returns no response: a slow gateway never stalls other
+// clients.
+func (ch *child) write(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
+	req, ok := r.(*ua.WriteRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	if len(req.NodesToWrite) == 0 {
+		return nil, ua.StatusBadNothingToDo
+	}
+	peer := ""
+	if sc != nil && sc.RemoteAddr() != nil {
+		peer, _ = ch.proxy.peer(sc.RemoteAddr().String())
+	}
+	results := make([]ua.StatusCode, len(req.NodesToWrite))
+	type forwarded struct {
+		i    int
+		done chan *wireResult
+		id   uint64
+	}
+	var fw []forwarded
+	for i, wv := range req.NodesToWrite {
+		w, status := ch.checkWrite(wv, peer)
+		results[i] = status
+		if w == nil {
+			ch.logger.Info("opc ua write refused", "peer", peer, "node", nodeIDString(wv), "status", status.Error())
+			continue
+		}
+		done, id := ch.forward(w)
+		if done == nil {
+			results[i] = ua.StatusBadCommunicationError
+			continue
+		}
+		fw = append(fw, forwarded{i, done, id})
+	}
+	respond := func() {
+		if len(fw) > 0 {
+			timer := time.NewTimer(ch.cfg.WriteTimeout)
+			defer timer.Stop()
+			for _, f := range fw {
+				select {
+				case res := <-f.done:
+					results[f.i] = ua.StatusCode(res.Status)
+				case <-timer.C:
+					results[f.i] = ua.StatusBadTimeout
+				case <-ch.done:
+					return
+				}
+			}
+			ch.wmu.Lock()
+			for _, f := range fw {
+				delete(ch.waiting, f.id)
+			}
+			ch.wmu.Unlock()
+		}
+		resp := &ua.WriteResponse{
+			ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+			Results:         results,
+			DiagnosticInfos: []*ua.DiagnosticInfo{},
+		}
+		if err := sc.SendResponseWithContext(ch.life, reqID, resp); err != nil {
+			ch.logger.Debug("opc ua write response not sent", "err", err)
+		}
+	}
+	if len(fw) == 0 {
+		respond()
+		return nil, nil
+	}
+	ch.spawn(respond)
+	return nil, nil
+}
+
+// checkWrite returns the write to forward, or nil and the status that
+// refuses it.
+func (ch *child) checkWrite(wv *ua.WriteValue, peer string) (*wireWrite, ua.StatusCode) {
+	if wv == nil || wv.NodeID == nil {
+		return nil, ua.StatusBadNodeIDInvalid
+	}
+	if wv.NodeID.Namespace() != ch.ns.id {
+		// Namespace 0 and any index we do not serve, including ones
+		// that do not exist (gopcua's handler crashes on those).
+		if wv.NodeID.Namespace() == 0 {
+			return nil, ua.StatusBadNotWritable
+		}
+		return nil, ua.StatusBadNodeIDUnknown
+	}
+	n := ch.ns.lookup(wv.NodeID)
+	switch {
+	case n == nil:
+		return nil, ua.StatusBadNodeIDUnknown
+	case wv.AttributeID != ua.AttributeIDValue:
+		return nil, ua.StatusBadNotWritable
+	case !n.writable:
+		return nil, ua.StatusBadNotWritable
+	case !peerAllowed(peer, ch.peers):
+		return nil, ua.StatusBadUserAccessDenied
+	case wv.Value == nil || wv.Value.Value == nil:
+		return nil, ua.StatusBadTypeMismatch
+	}
+	val := wv.Value.Value
+	if val.Has(ua.VariantArrayValues) || val.Type() != n.typ {
+		return nil, ua.StatusBadTypeMismatch
+	}
+	var f float64
+	switch x := val.Value().(type) {
+	case bool:
+		if x {
+			f = 1
+		}
+	case float64:
+		f = x
+	default:
+		return nil, ua.StatusBadTypeMismatch
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, ua.StatusBadOutOfRange
+	}
+	return &wireWrite{Site: n.site, Point: n.point, Value: f, Peer: peer}, ua.StatusOK
+}
+
+// forward sends a write to the gateway and returns the channel its
+// result arrives on, or nil when the gateway cannot be told.
+func (ch *child) forward(w *wireWrite) (chan *wireResult, uint64) {
+	done := make(chan *wireResult, 1)
+	ch.wmu.Lock()
+	ch.nextID++
+	w.ID = ch.nextID
+	ch.waiting[w.ID] = done
+	ch.wmu.Unlock()
+	if err := ch.gw.send(message{Write: w}, sendTimeout); err != nil {
+		ch.wmu.Lock()
+		delete(ch.waiting, w.ID)
+		ch.wmu.Unlock()
+		return nil, 0
+	}
+	return done, w.ID
+}
+
+// writeDone delivers the gateway's answer to a write.
+func (ch *child) writeDone(res *wireResult) {
+	ch.wmu.Lock()
+	done := ch.waiting[res.ID]
+	delete(ch.waiting, res.ID)
+	ch.wmu.Unlock()
+	if done != nil {
+		done <- res
+	}
+}
+
+func nodeIDString(wv *ua.WriteValue) string {
+	if wv == nil || wv.NodeID == nil {
+		return ""
+	}
+	return wv.NodeID.String()
+}
+
+func (ch *child) createSubscription(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
+	subs := ch.srv.SubscriptionService
+	subs.Mu.Lock()
+	_, taken := subs.Subs[uint32(len(subs.Subs))+1]
+	subs.Mu.Unlock()
+	if taken {
+		return nil, ua.StatusBadTooManySubscriptions
+	}
+	return subs.CreateSubscription(sc, r, reqID)
+}
+
+func (ch *child) deleteSubscriptions(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
+	if r.Header() == nil || ch.srv.Session(r.Header()) == nil {
+		return nil, ua.StatusBadSessionIDInvalid
+	}
+	return ch.srv.SubscriptionService.DeleteSubscriptions(sc, r, reqID)
+}
+
+type pending struct {
+	sub *server.Subscription
+	n   *ua.MonitoredItemNotification
+}
+
+func (ch *child) createMonitoredItems(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.CreateMonitoredItemsRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	if len(req.ItemsToCreate) == 0 {
+		return nil, ua.StatusBadNothingToDo
+	}
+	sub, err := ch.ownSubscription(req.RequestHeader, req.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	mis := ch.srv.MonitoredItemService
+	results := make([]*ua.MonitoredItemCreateResult, len(req.ItemsToCreate))
+	var initial []pending
+	mis.Mu.Lock()
+	for i, it := range req.ItemsToCreate {
+		res := &ua.MonitoredItemCreateResult{FilterResult: ua.NewExtensionObject(nil)}
+		results[i] = res
+		switch {
+		case it == nil || it.ItemToMonitor == nil || it.RequestedParameters == nil:
+			res.StatusCode = ua.StatusBadNodeIDInvalid
+			continue
+		case it.ItemToMonitor.AttributeID != ua.AttributeIDValue:
+			res.StatusCode = ua.StatusBadAttributeIDInvalid
+			continue
+		}
+		n := ch.ns.lookup(it.ItemToMonitor.NodeID)
+		if n == nil || n.folder {
+			res.StatusCode = ua.StatusBadNodeIDUnknown
+			continue
+		}
+		item := &server.MonitoredItem{ID: mis.NextID(), Sub: sub, Req: it, Mode: it.MonitoringMode}
+		key := it.ItemToMonitor.NodeID.String()
+		mis.Items[item.ID] = item
+		mis.Nodes[key] = append(mis.Nodes[key], item)
+		mis.Subs[sub.ID] = append(mis.Subs[sub.ID], item)
+		res.StatusCode = ua.StatusOK
+		res.MonitoredItemID = item.ID
+		res.RevisedSamplingInterval = max(it.RequestedParameters.SamplingInterval, 0)
+		res.RevisedQueueSize = 1
+		initial = append(initial, pending{sub, &ua.MonitoredItemNotification{
+			ClientHandle: it.RequestedParameters.ClientHandle,
+			Value:        n.dataValue(),
+		}})
+	}
+	mis.Mu.Unlock()
+	// The first values go out after the response, from a goroutine stop
+	// waits for, so the request loop never blocks on a full queue.
+	ch.spawn(func() { ch.deliver(initial) })
+	return &ua.CreateMonitoredItemsResponse{
+		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
+}
+
+func (ch *child) deleteMonitoredItems(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.DeleteMonitoredItemsRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	results, owned, err := ch.ownItems(req.RequestHeader, req.SubscriptionID, req.MonitoredItemIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range owned {
+		ch.srv.MonitoredItemService.DeleteMonitoredItem(id)
+	}
+	return &ua.DeleteMonitoredItemsResponse{
+		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
+}
+
+func (ch *child) setMonitoringMode(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.SetMonitoringModeRequest)
+	if !ok {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	results, owned, err := ch.ownItems(req.RequestHeader, req.SubscriptionID, req.MonitoredItemIDs)
+	if err != nil {
+		return nil, err
+	}
+	mis := ch.srv.MonitoredItemService
+	mis.Mu.Lock()
+	for _, id := range owned {
+		if item := mis.Items[id]; item != nil {
+			item.Mode = req.MonitoringMode
+		}
+	}
+	mis.Mu.Unlock()
+	return &ua.SetMonitoringModeResponse{
+		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
+}
+
+func (ch *child) ownSubscription(hdr *ua.RequestHeader, subID uint32) (*server.Subscription, error) {
+	if hdr == nil {
+		return nil, ua.StatusBadSessionIDInvalid
+	}
+	subs := ch.srv.SubscriptionService
+	subs.Mu.Lock()
+	sub := subs.Subs[subID]
+	subs.Mu.Unlock()
+	if sub == nil {
+		return nil, ua.StatusBadSubscriptionIDInvalid
+	}
+	sess := ch.srv.Session(hdr)
+	if sess == nil {
+		return nil, ua.StatusBadSessionIDInvalid
+	}
+	if sub.Session == nil || sub.Session.AuthTokenID.String() != sess.AuthTokenID.String() {
+		return nil, ua.StatusBadSubscriptionIDInvalid
+	}
+	return sub, nil
+}
+
+func (ch *child) ownItems(hdr *ua.RequestHeader, subID uint32, ids []uint32) ([]ua.StatusCode, []uint32, error) {
+	sub, err := ch.ownSubscription(hdr, subID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil, ua.StatusBadNothingToDo
+	}
+	mis := ch.srv.MonitoredItemService
+	results := make([]ua.StatusCode, len(ids))
+	var owned []uint32
+	mis.Mu.Lock()
+	for i, id := range ids {
+		item := mis.Items[id]
+		if item == nil || item.Sub != sub {
+			results[i] = ua.StatusBadMonitoredItemIDInvalid
+			continue
+		}
+		owned = append(owned, id)
+	}
+	mis.Mu.Unlock()
+	return results, owned, nil
+}
+
+// notify sends the current value of each node id (or BadNodeIdUnknown
+// once it is gone) to the items monitoring it.
+func (ch *child) notify(ids []string) {
+	mis := ch.srv.MonitoredItemService
+	if mis == nil || len(ids) == 0 {
+		return
+	}
+	t := ch.ns.current()
+	var list []pending
+	for _, sid := range ids {
+		dv := badValue(ua.StatusBadNodeIDUnknown)
+		if n := t.nodes[sid]; n != nil && !n.folder {
+			dv = n.dataValue()
+		}
+		key := ch.ns.nodeID(sid).String()
+		mis.Mu.Lock()
+		items := slices.Clone(mis.Nodes[key])
+		mis.Mu.Unlock()
+		for _, item := range items {
+			if item == nil || item.Sub == nil || item.Req == nil || item.Req.RequestedParameters == nil {
+				continue
+			}
+			list = append(list, pending{item.Sub, &ua.MonitoredItemNotification{
+				ClientHandle: item.Req.RequestedParameters.ClientHandle,
+				Value:        dv,
+			}})
+		}
+	}
+	ch.deliver(list)
+}
+
+// deliver queues notifications on their subscriptions; a queue that stays
+// full for notifyTimeout belongs to a subscription being deleted.
+func (ch *child) deliver(list []pending) {
+	if len(list) == 0 {
+		return
+	}
+	timer := time.NewTimer(notifyTimeout)
+	defer timer.Stop()
+	for _, p := range list {
+		select {
+		case p.sub.NotifyChannel <- p.n:
+		case <-ch.done:
+			return
+		case <-timer.C:
+			ch.logger.Warn("opc ua server dropped notifications", "subscription", p.sub.ID)
+			return
+		}
+	}
+}
