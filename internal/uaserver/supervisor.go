@@ -379,6 +379,18 @@ func (s *Supervisor) runChild(ctx context.Context, ln *net.UnixListener, sock st
 			return fmt.Errorf("send snapshot: %w", err)
 		}
 	}
+	// ended says why the child ended after a socket error: it exited,
+	// it stopped reading (hung), or the socket broke.
+	ended := func(what string, err error) error {
+		waitExit(time.Second)
+		switch {
+		case hasExited:
+			return fmt.Errorf("child %d exited: %v", pid, exitErr)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("child %d: %w: %s: %v", pid, errHung, what, err)
+		}
+		return fmt.Errorf("child %d: %s: %w", pid, what, err)
+	}
 	ping := time.NewTicker(s.opts.PingInterval)
 	defer ping.Stop()
 	var seq uint64
@@ -396,17 +408,13 @@ func (s *Supervisor) runChild(ctx context.Context, ln *net.UnixListener, sock st
 			hasExited = true
 			return fmt.Errorf("child %d exited: %v", pid, exitErr)
 		case err := <-readErr:
-			waitExit(time.Second)
-			if hasExited {
-				return fmt.Errorf("child %d exited: %v", pid, exitErr)
-			}
-			return fmt.Errorf("child %d: read: %w", pid, err)
+			return ended("read", err)
 		case <-s.publish:
 			s.mu.Lock()
 			latest := s.latest
 			s.mu.Unlock()
 			if err := c.send(message{Snapshot: latest}, sendTimeout); err != nil {
-				return fmt.Errorf("child %d: send snapshot: %w", pid, err)
+				return ended("send snapshot", err)
 			}
 		case now := <-ping.C:
 			if awaiting {
@@ -418,7 +426,7 @@ func (s *Supervisor) runChild(ctx context.Context, ln *net.UnixListener, sock st
 			seq++
 			awaiting, pingSent = true, now
 			if err := c.send(message{Ping: seq}, sendTimeout); err != nil {
-				return fmt.Errorf("child %d: %w: %v", pid, errHung, err)
+				return ended("send ping", err)
 			}
 		case m := <-msgs:
 			switch {
