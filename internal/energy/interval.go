@@ -3,6 +3,7 @@ package energy
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -49,10 +50,13 @@ func (s spans) clip(a, b int64) spans {
 // within returns the total length of s within [a, b).
 func (s spans) within(a, b int64) time.Duration {
 	var d int64
-	for _, x := range s {
-		if lo, hi := max(x.a, a), min(x.b, b); lo < hi {
-			d += hi - lo
+	// The spans are sorted and disjoint: start at the first that ends
+	// after a, stop at the first that starts at or after b.
+	for _, x := range s[sort.Search(len(s), func(i int) bool { return s[i].b > a }):] {
+		if x.a >= b {
+			break
 		}
+		d += min(x.b, b) - max(x.a, a)
 	}
 	return time.Duration(d)
 }

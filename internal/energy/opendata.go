@@ -89,7 +89,9 @@ func DailyOpenData(spec *Spec, plan schedule.PlanSource, bookings []booking.Book
 		e := &ev[i]
 		e.watched = sp.NoShow != nil
 		e.noShows, e.late = map[site.Date]int{}, map[site.Date]int{}
-		key := func(x events.Event) bool { return x.Site == spec.Site.ID && x.Space == sp.ID }
+		// The space's events by booking, so that a season of bookings
+		// does not scan every event for each.
+		nsOf, inUseOf := byBooking(noShows, spec.Site.ID, sp.ID), byBooking(inUse, spec.Site.ID, sp.ID)
 		var booked, used spans
 		for _, b := range bookings {
 			if !b.Status.Active() || !b.End.After(b.Start) || !slices.Contains(sp.Resources, b.Resource) {
@@ -101,8 +103,7 @@ func DailyOpenData(spec *Spec, plan schedule.PlanSource, bookings []booking.Book
 				continue
 			}
 			ref := b.String()
-			mine := func(x events.Event) bool { return key(x) && x.Booking == ref }
-			switch o, back := judge(filter(noShows, mine), filter(inUse, mine), b); o {
+			switch o, back := judge(nsOf[ref], inUseOf[ref], b); o {
 			case outcomeShown:
 				used = append(used, s)
 			case outcomeNoShow:
@@ -143,11 +144,12 @@ func DailyOpenData(spec *Spec, plan schedule.PlanSource, bookings []booking.Book
 	return out, nil
 }
 
-func filter(evs []events.Event, keep func(events.Event) bool) []events.Event {
-	var out []events.Event
+// byBooking groups the events of one site and space by their booking.
+func byBooking(evs []events.Event, siteID, spaceID string) map[string][]events.Event {
+	out := map[string][]events.Event{}
 	for _, e := range evs {
-		if keep(e) {
-			out = append(out, e)
+		if e.Site == siteID && e.Space == spaceID && e.Booking != "" {
+			out[e.Booking] = append(out[e.Booking], e)
 		}
 	}
 	return out
