@@ -25,6 +25,14 @@ func TestSeasonWeeksAndDaysAgree(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, days, 322*2)
 
+	// The chart's bars: one per week, each the sum of its two spaces.
+	bars := energy.ByWeek(weeks)
+	require.Len(t, bars, 46)
+	for i, b := range bars {
+		require.Equal(t, energy.Total(weeks[2*i:2*i+2]), b.Totals)
+		require.Equal(t, weeks[2*i].Week, b.Week)
+	}
+
 	sum := func(f func(i int) float64, n int) float64 {
 		var s float64
 		for i := range n {

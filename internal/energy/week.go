@@ -99,6 +99,44 @@ func Total(rows []SpaceWeek) Totals {
 	return t
 }
 
+// WeekTotal sums one site's lines of one ISO week: the bars of a chart
+// of comfort against baseline week by week.
+type WeekTotal struct {
+	Site string    `json:"site"`
+	Year int       `json:"iso_year"`
+	Week int       `json:"iso_week"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Totals
+}
+
+// ByWeek sums the lines of each site and week, in the order the weeks
+// first appear.
+func ByWeek(rows []SpaceWeek) []WeekTotal {
+	type key struct {
+		site       string
+		year, week int
+	}
+	var out []WeekTotal
+	index := map[key]int{}
+	var lines [][]SpaceWeek
+	for _, r := range rows {
+		k := key{r.Site, r.Year, r.Week}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, WeekTotal{Site: r.Site, Year: r.Year, Week: r.Week, From: r.From, To: r.To})
+			lines = append(lines, nil)
+		}
+		lines[i] = append(lines[i], r)
+	}
+	for i := range out {
+		out[i].Totals = Total(lines[i])
+	}
+	return out
+}
+
 // MaxRange is the longest range a report covers: a season and some.
 const MaxRange = 400 * 24 * time.Hour
 
