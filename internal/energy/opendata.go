@@ -97,7 +97,13 @@ func DailyOpenData(spec *Spec, plan schedule.PlanSource, bookings []booking.Book
 			if !b.Status.Active() || !b.End.After(b.Start) || !slices.Contains(sp.Resources, b.Resource) {
 				continue
 			}
-			s := span{b.Start.UnixNano(), b.End.UnixNano()}
+			// Clipped as times first: UnixNano of a time far outside
+			// the range (a zero start) overflows.
+			start, end := later(b.Start, from), earlier(b.End, to)
+			if !end.After(start) {
+				continue
+			}
+			s := span{start.UnixNano(), end.UnixNano()}
 			booked = append(booked, s)
 			if !e.watched {
 				continue
@@ -110,7 +116,7 @@ func DailyOpenData(spec *Spec, plan schedule.PlanSource, bookings []booking.Book
 				e.noShows[site.DateOf(b.Start.In(loc))]++
 			case outcomeLate:
 				e.late[site.DateOf(b.Start.In(loc))]++
-				used = append(used, span{back.UnixNano(), s.b})
+				used = append(used, span{later(back, start).UnixNano(), s.b})
 			}
 		}
 		e.booked, e.used = union(booked).clip(lo, hi), union(used).clip(lo, hi)

@@ -203,3 +203,26 @@ func TestDailyOpenDataDSTDay(t *testing.T) {
 	require.Equal(t, dayFigures{25, 7, -1, -1, -1, 7, 0}, dayFiguresOf(rows[1]))
 	require.True(t, strings.HasPrefix(rows[1].Date, "2026-10-25"))
 }
+
+// TestDailyOpenDataOddBookings: a booking without a start (a feed's
+// zero time) or ending in the year 3000 is cut at the range instead of
+// overflowing (0-2 h and 22-24 h count); cancelled, backwards and other
+// resources' bookings do not count.
+func TestDailyOpenDataOddBookings(t *testing.T) {
+	from, to := at(2026, 11, 25, 0, 0), at(2026, 11, 26, 0, 0)
+	ref := loadSeason(t, from, to)
+	spec := referenceSpec(ref.site)
+	spec.Spaces = spec.Spaces[1:]
+	bs := []booking.Booking{
+		{Source: "x", ID: "open-start", Resource: "valby-room-12", End: at(2026, 11, 25, 2, 0), Status: booking.Confirmed},
+		{Source: "x", ID: "far-end", Resource: "valby-room-12", Start: at(2026, 11, 25, 22, 0), End: at(3000, 1, 1, 0, 0), Status: booking.Confirmed},
+		{Source: "x", ID: "cancelled", Resource: "valby-room-12", Start: at(2026, 11, 25, 17, 0), End: at(2026, 11, 25, 19, 0), Status: booking.Cancelled},
+		{Source: "x", ID: "elsewhere", Resource: "valby-room-14", Start: at(2026, 11, 25, 17, 0), End: at(2026, 11, 25, 19, 0), Status: booking.Confirmed},
+		{Source: "x", ID: "backwards", Resource: "valby-room-12", Start: at(2026, 11, 25, 19, 0), End: at(2026, 11, 25, 17, 0), Status: booking.Confirmed},
+	}
+	rows, err := energy.DailyOpenData(spec, ref.compile(from, to), bs, nil, nil, from, to)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, 4.0, rows[0].BookedHours)
+	require.Equal(t, 4.0, *rows[0].InUseHours)
+}

@@ -217,6 +217,9 @@ func newCounter(spec *Spec, plan schedule.PlanSource, from, to time.Time) (*coun
 	switch {
 	case !from.Before(to):
 		return nil, fmt.Errorf("%w: from %s is not before to %s", ErrRange, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	case from.Year() < 1900 || to.Year() > 2200:
+		// Instants are counted in Unix nanoseconds, which end in 2262.
+		return nil, fmt.Errorf("%w: %s to %s is not between the years 1900 and 2200", ErrRange, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	case to.Sub(from) > MaxRange:
 		return nil, fmt.Errorf("%w: %s to %s is longer than %d days", ErrRange, from.Format(time.RFC3339), to.Format(time.RFC3339), MaxRange/(24*time.Hour))
 	}

@@ -174,6 +174,8 @@ func TestWeekReportRefusesBadInput(t *testing.T) {
 	require.True(t, errors.Is(err, energy.ErrRange), "%v", err)
 	_, err = energy.WeekReport(referenceSpec(ref.site), plan, from, from.AddDate(2, 0, 0))
 	require.True(t, errors.Is(err, energy.ErrRange), "%v", err)
+	_, err = energy.WeekReport(referenceSpec(ref.site), plan, time.Time{}, time.Time{}.Add(24*time.Hour))
+	require.True(t, errors.Is(err, energy.ErrRange), "%v", err)
 	_, err = energy.WeekReport(referenceSpec(ref.site), plan, from, to.Add(time.Hour))
 	require.ErrorContains(t, err, "does not cover the report's range")
 	_, err = energy.WeekReport(referenceSpec(ref.site), nil, from, to)
