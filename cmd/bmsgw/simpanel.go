@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/bmsgw/bmsgw/adapters/bookings/bookingsim"
 	"github.com/bmsgw/bmsgw/adapters/modbus/modbussim"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/site"
@@ -14,7 +16,45 @@ import (
 // every door closed and locked and every area armed, and a simulated
 // certified alarm panel follows the authorisation the gateway hands it:
 // it disarms an area when authorised and arms it its exit delay after the
-// authorisation ends, unless a door of the area is open.
+// authorisation ends, unless a door of the area is open. The members of
+// the demo's clubs show their cards two minutes into their bookings (at
+// the first door with a reader of the booked space or the space around
+// it), except the chess club, which does not come (DOMAIN.md section 5).
+
+// demoCard is when the members of a demo booking show a card, after its
+// start; the chess club is the demo's no-show.
+const demoCard = 2 * time.Minute
+
+type visit struct {
+	at     time.Time
+	reader *site.Point
+}
+
+// visits lists the cards the demo's club members show on connection c.
+func visits(s *site.Site, c *site.Connection, start time.Time) []visit {
+	var out []visit
+	for _, b := range bookingsim.Evening {
+		if b.UID == "demo-chess" {
+			continue
+		}
+		for _, sp := range s.Spaces {
+			if !slices.Contains(sp.Resources, b.Resource) {
+				continue
+			}
+		door:
+			for p := sp; p != nil; p = p.Parent {
+				for _, d := range p.Doors {
+					if d.Reader != nil && d.Reader.Point.Connection == c.ID && d.Reader.Point.Type != site.TypeBool {
+						out = append(out, visit{start.Add(b.Offset).Truncate(time.Minute).Add(demoCard), d.Reader.Point})
+						break door
+					}
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b visit) int { return a.at.Compare(b.at) })
+	return out
+}
 
 // setInput sets a bool input of the simulator so that it reads on
 // (after the input's inversion).
@@ -62,7 +102,8 @@ func startSimPanel(ctx context.Context, s *site.Site, c *site.Connection, srv *m
 			areas = append(areas, a)
 		}
 	}
-	if len(areas) == 0 {
+	cards := visits(s, c, clock.Now())
+	if len(areas) == 0 && len(cards) == 0 {
 		return
 	}
 	armAt := map[*site.Area]time.Time{}
@@ -84,6 +125,14 @@ func startSimPanel(ctx context.Context, s *site.Site, c *site.Connection, srv *m
 			case <-tick.C:
 			}
 			now := clock.Now()
+			for len(cards) > 0 && !now.Before(cards[0].at) {
+				n, err := srv.PointValue(cards[0].reader)
+				if err == nil {
+					_ = srv.SetPoint(cards[0].reader, n+1)
+					logger.Info("simulated card shown", "site", s.ID, "reader", cards[0].reader.ID)
+				}
+				cards = cards[1:]
+			}
 			for _, a := range areas {
 				auth, err := srv.PointValue(a.Authorisation)
 				if err != nil {
