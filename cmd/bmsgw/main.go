@@ -31,6 +31,8 @@ commands:
   events            access and alarm events from the journal, or live with --follow
   round SITE        run the virtual patrol round of a site on the running gateway now
   report noshows    the booking office's no-show report per organiser (association)
+  report energy     comfort hours per space per week against the old lending period, and the energy saved
+  export opendata   per space per day: booked hours, hours in use, no-shows, comfort hours (no personal data)
 
 Run 'bmsgw <command> -h' for the flags of a command.
 `
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdJournal(ctx, args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "round":
 		return cmdRound(ctx, args[1:], stdout, stderr)
 	case "report":

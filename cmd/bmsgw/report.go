@@ -33,15 +33,18 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(args) > 0 && args[0] == "noshows" {
 		return cmdReportNoShows(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "energy" {
+		return cmdReportEnergy(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprintf(stdout, "usage: bmsgw %s\n", reportSynopsis)
+		fmt.Fprintf(stdout, "usage: bmsgw %s\n       bmsgw %s\n", reportSynopsis, energySynopsis)
 		return 0
 	}
 	what := "name a report"
 	if len(args) > 0 {
 		what = fmt.Sprintf("unknown report %q", args[0])
 	}
-	fmt.Fprintf(stderr, "bmsgw: report: %s; reports: noshows\nusage: bmsgw %s\n", what, reportSynopsis)
+	fmt.Fprintf(stderr, "bmsgw: report: %s; reports: noshows, energy\nusage: bmsgw %s\n       bmsgw %s\n", what, reportSynopsis, energySynopsis)
 	return 2
 }
 

@@ -394,6 +394,7 @@ func (b *siteBuild) security() {
 
 	b.occupancy(door)
 	b.access()
+	b.energy()
 	if p := b.mf.Privacy; p != nil {
 		b.s.KeepCardHolder = p.KeepCardHolder
 	}

@@ -161,6 +161,8 @@ type MappingFile struct {
 	AccessRights *AccessRights `yaml:"access,omitempty"`
 	// What personal data the gateway may keep for this site.
 	Privacy *Privacy `yaml:"privacy,omitempty"`
+	// The energy report: the old practice's lending period and each space's declared power.
+	Energy *Energy `yaml:"energy,omitempty"`
 }
 
 // SiteInfo identifies a site.

@@ -40,6 +40,8 @@ type Site struct {
 	Access *AccessRights
 	// KeepCardHolder allows storing card numbers with events.
 	KeepCardHolder bool
+	// Energy declares the energy report; nil for none.
+	Energy *Energy
 	// File is the mapping file the site was loaded from.
 	File string
 }

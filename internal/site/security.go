@@ -166,3 +166,19 @@ type Round struct {
 	// After is how long after the day's last window the round runs.
 	After time.Duration
 }
+
+// Energy declares the energy report of a site (internal/energy): the
+// lending period that heat and light ran through under the old practice,
+// and per space its declared powers and which points are its heating
+// and its lighting.
+type Energy struct {
+	Lending *Schedule
+	Spaces  []EnergySpace
+}
+
+// EnergySpace is one space of the energy report.
+type EnergySpace struct {
+	Space                 *Space
+	HeatingKW, LightingKW float64
+	Heating, Lighting     []*Point
+}
