@@ -18,6 +18,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/uaserver"
 )
 
 // newDriver builds the driver of one connection; registration is this one
@@ -217,6 +218,11 @@ func serialOptions(s *site.Site, c *site.Connection) serial.Options {
 // they refuse, naming the mapping file and connection. It opens nothing.
 func checkDrivers(g *config.Gateway) []string {
 	var out []string
+	if o := g.OPCUAServer; o != nil {
+		if _, err := uaserver.New(uaOptions(o)); err != nil {
+			out = append(out, fmt.Sprintf("%s: opcua_server: %v", g.File, err))
+		}
+	}
 	for _, s := range g.Sites {
 		for _, c := range s.SortedConnections() {
 			if c.Serial == nil {

@@ -110,7 +110,8 @@ type gateway struct {
 	drivers map[string]map[string]control.Driver
 	all     []control.Driver
 
-	runCtx     context.Context // the daemon's, for monitors started by a reload
+	runCtx     context.Context               // the daemon's, for monitors started by a reload
+	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
 	monMu      sync.RWMutex
 	monitors   map[string]*monitorRun
@@ -119,7 +120,7 @@ type gateway struct {
 
 func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock control.Clock, logger *slog.Logger) error {
 	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{}, statuses: map[string]bookings.Status{},
-		monitors: map[string]*monitorRun{}, accessKick: make(chan struct{}, 1)}
+		monitors: map[string]*monitorRun{}, accessKick: make(chan struct{}, 1), plans: map[string]*schedule.Compiler{}}
 
 	jr, j, closeJournal, err := openJournal(ctx, g, logger)
 	if err != nil {
@@ -212,6 +213,9 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	}
 	wg.Go(func() { gw.follow(ctx, snaps) })
 	wg.Go(func() { gw.accessLoop(ctx) })
+	if err := gw.startOPCUAServer(ctx, &wg); err != nil {
+		return err
+	}
 	gw.kickAccess()
 	wg.Go(func() { gw.signals(ctx) })
 
@@ -279,6 +283,9 @@ func (gw *gateway) compile(s *site.Site) (*schedule.Compiler, []booking.Booking)
 	from, to := gw.horizon()
 	c := schedule.NewCompiler(s, from, to)
 	c.SetBookings(merged.Bookings)
+	gw.mu.Lock()
+	gw.plans[s.ID] = c
+	gw.mu.Unlock()
 	return c, merged.Bookings
 }
 

@@ -38,6 +38,8 @@ type Gateway struct {
 	AccessOutputs []*ResolvedAccessOutput
 	// Retention of journal entries (0: forever) and of card numbers.
 	Retention, CardHolderRetention time.Duration
+	// OPCUAServer is the gateway's OPC UA server, nil for none.
+	OPCUAServer *OPCUAServer
 }
 
 // Site returns the site with the given id, or nil.
@@ -147,6 +149,7 @@ func (l *loader) load(path string) *Gateway {
 
 	l.sources(g, &gf, pos, dir)
 	l.accessOutputs(g, &gf, pos, dir)
+	l.opcuaServer(g, &gf, pos)
 	g.CardHolderRetention = 30 * 24 * time.Hour
 	if j := gf.Journal; j != nil {
 		g.Retention = j.Retention
@@ -185,6 +188,7 @@ func (l *loader) load(path string) *Gateway {
 			g.Sites = append(g.Sites, s)
 		}
 	}
+	l.checkOPCUAServer(g, &gf, pos)
 	return g
 }
 

@@ -26,6 +26,8 @@ type GatewayFile struct {
 	AccessOutputs []AccessOutput `yaml:"access_outputs,omitempty"`
 	// Journal retention.
 	Journal *JournalSettings `yaml:"journal,omitempty"`
+	// The gateway's OPC UA server for BMS vendors' head-ends.
+	OPCUAServer *OPCUAServer `yaml:"opcua_server,omitempty"`
 	// Simulators for demos and tests; never set this for real buildings.
 	Simulate *Simulate `yaml:"simulate,omitempty"`
 }

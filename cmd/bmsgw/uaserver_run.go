@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/events"
+	"github.com/bmsgw/bmsgw/internal/schedule"
+	"github.com/bmsgw/bmsgw/internal/uaserver"
+)
+
+// The gateway's OPC UA server for BMS vendors runs in a supervised child
+// process (internal/uaserver): a crash or hang there never stops control.
+// The daemon hands it a snapshot of what it knows every few seconds and
+// applies the vendors' allowed writes as overrides.
+
+// snapshotEvery is how often the OPC UA server's snapshot is refreshed
+// (real time; subscriptions deliver the changes).
+const snapshotEvery = 2 * time.Second
+
+func uaOptions(o *config.OPCUAServer) uaserver.Options {
+	return uaserver.Options{Endpoint: o.Endpoint, AllowInsecureNetwork: o.AllowInsecureNetwork, Writable: o.Writable, AllowedPeers: o.AllowedPeers}
+}
+
+// startOPCUAServer starts the supervised server when the config has one.
+func (gw *gateway) startOPCUAServer(ctx context.Context, wg *sync.WaitGroup) error {
+	o := gw.g.OPCUAServer
+	if o == nil {
+		return nil
+	}
+	opts := uaOptions(o)
+	opts.Logger = gw.log
+	sup, err := uaserver.New(opts)
+	if err != nil {
+		return err
+	}
+	wg.Go(func() {
+		if err := sup.Run(ctx); err != nil && ctx.Err() == nil {
+			gw.log.Error("opc ua server stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		tick := time.NewTicker(snapshotEvery)
+		defer tick.Stop()
+		for {
+			if snap := gw.snapshot(ctx); snap != nil {
+				sup.Publish(snap)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case w := <-sup.Writes():
+				err := gw.eng.SetOverride(ctx, control.Override{Site: w.Site, Point: w.Point, Value: w.Value,
+					Until: gw.clock.Now().Add(o.OverrideFor), Who: "opcua:" + w.Peer, Why: "written by a BMS head-end over OPC UA"})
+				if err != nil {
+					gw.log.Warn("opc ua write refused", "site", w.Site, "point", w.Point, "peer", w.Peer, "err", err)
+				}
+				w.Respond(err)
+			}
+		}
+	})
+	gw.log.Info("opc ua server supervised", "endpoint", o.Endpoint, "writable", len(o.Writable))
+	return nil
+}
+
+// snapshot is what the OPC UA server shows: the engine's status, the
+// plans' windows and the latest events.
+func (gw *gateway) snapshot(ctx context.Context) *uaserver.Snapshot {
+	st, err := gw.eng.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var evs []events.Event
+	if gw.bus != nil {
+		evs, _ = gw.bus.Query(ctx, events.Filter{Limit: 500})
+	}
+	gw.mu.Lock()
+	g := gw.g
+	plans := make(map[string]*schedule.Compiler, len(gw.plans))
+	for k, v := range gw.plans {
+		plans[k] = v
+	}
+	gw.mu.Unlock()
+	return uaserver.Build(uaserver.BuildInput{Now: gw.clock.Now(), Sites: g.Sites, Status: st, Events: evs,
+		Windows: func(siteID, spaceID string) []schedule.Window {
+			if c := plans[siteID]; c != nil {
+				return c.Windows(spaceID)
+			}
+			return nil
+		}})
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/ua"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/localapi"
+)
+
+// TestRunOPCUAServer runs the gateway with its OPC UA server (a child
+// process) and talks to it as a BMS head-end would: the gym setpoint's
+// desired value is readable; a write of the Override node of the one
+// writable point becomes an operator override of the engine, journalled
+// as opcua:<peer>; a write outside the point's limits and one to a point
+// not listed writable are refused.
+func TestRunOPCUAServer(t *testing.T) {
+	e := newE2E(t)
+	addr := freePort(t)
+	b, err := os.ReadFile(e.cfg)
+	require.NoError(t, err)
+	cfg := string(b) + fmt.Sprintf("opcua_server:\n  endpoint: opc.tcp://%s\n  writable: [e2e/gym_setpoint]\n  allowed_peers: [127.0.0.1/32]\n", addr)
+	require.NoError(t, os.WriteFile(e.cfg, []byte(cfg), 0o644))
+	e.g, err = config.Load(e.cfg)
+	require.NoError(t, err)
+	e.vacant()
+	_, stop := e.run(cet("19:00"))
+	defer stop()
+	e.eventually(5*time.Second, "20 °C for the booking", func() bool { return e.value("gym_setpoint") == 20 })
+
+	ctx := context.Background()
+	var c *opcua.Client
+	e.eventually(20*time.Second, "the OPC UA server answers", func() bool {
+		cl, err := opcua.NewClient("opc.tcp://"+addr, opcua.SecurityMode(ua.MessageSecurityModeNone))
+		if err != nil {
+			return false
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := cl.Connect(cctx); err != nil {
+			return false
+		}
+		c = cl
+		return true
+	})
+	defer c.Close(ctx)
+	node := func(s string) *ua.NodeID { return ua.MustParseNodeID("ns=1;s=e2e/gym/" + s) }
+	read := func(s string) *ua.DataValue {
+		res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: node(s), AttributeID: ua.AttributeIDValue}}})
+		require.NoError(t, err)
+		return res.Results[0]
+	}
+	e.eventually(10*time.Second, "the snapshot shows the desired setpoint", func() bool {
+		v := read("gym_setpoint/Desired")
+		return v.Status == ua.StatusOK && v.Value != nil && v.Value.Value() == 20.0
+	})
+	write := func(s string, v any) ua.StatusCode {
+		res, err := c.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node(s), AttributeID: ua.AttributeIDValue,
+			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(v)}}}})
+		require.NoError(t, err)
+		return res.Results[0]
+	}
+	require.Equal(t, ua.StatusOK, write("gym_setpoint/Override", 22.5))
+	e.eventually(5*time.Second, "the head-end's override written", func() bool { return e.value("gym_setpoint") == 22.5 })
+	api, err := localapi.Dial(e.g.StateDir)
+	require.NoError(t, err)
+	st, err := api.Status(ctx)
+	require.NoError(t, err)
+	var who string
+	for _, p := range st.Points {
+		if p.Point == "gym_setpoint" && p.Override != nil {
+			who = p.Override.Who
+		}
+	}
+	require.True(t, strings.HasPrefix(who, "opcua:127.0.0.1:"), "override by %q", who)
+
+	require.Equal(t, ua.StatusBadOutOfRange, write("gym_setpoint/Override", 30.0), "outside the point's limits (14-24)")
+	require.NotEqual(t, ua.StatusOK, write("gym_mode/Override", 1.0), "not listed writable")
+	require.NotEqual(t, ua.StatusOK, write("gym_setpoint/Desired", 18.0), "only Override nodes take writes")
+	require.Equal(t, 22.5, e.value("gym_setpoint"))
+}
