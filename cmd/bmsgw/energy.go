@@ -50,11 +50,10 @@ type sitePlan struct {
 	inUse    []events.Event
 }
 
-func planOf(ctx context.Context, g *config.Gateway, s *site.Site, from, to time.Time, feeds *feedResult, db *store.DB) (*sitePlan, error) {
-	merged := feeds.siteBookings(s)
+func planOf(ctx context.Context, s *site.Site, from, to time.Time, bookings []booking.Booking, db *store.DB) (*sitePlan, error) {
 	c := schedule.NewCompiler(s, from, to)
-	c.SetBookings(merged.Bookings)
-	sp := &sitePlan{plan: c, bookings: merged.Bookings}
+	c.SetBookings(bookings)
+	sp := &sitePlan{plan: c, bookings: bookings}
 	if db == nil {
 		return sp, nil
 	}
@@ -63,7 +62,7 @@ func planOf(ctx context.Context, g *config.Gateway, s *site.Site, from, to time.
 		return nil, err
 	}
 	byKey := map[string]booking.Booking{}
-	for _, b := range merged.Bookings {
+	for _, b := range bookings {
 		byKey[b.String()] = b
 	}
 	var rels []schedule.Release
@@ -245,7 +244,7 @@ func withPlans(ctx context.Context, g *config.Gateway, sites []*site.Site, from,
 		if err := spec.Validate(); err != nil {
 			return fmt.Errorf("site %s: %w", s.ID, err)
 		}
-		sp, err := planOf(ctx, g, s, from, to, feeds, db)
+		sp, err := planOf(ctx, s, from, to, feeds.siteBookings(s).Bookings, db)
 		if err != nil {
 			return err
 		}

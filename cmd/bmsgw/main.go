@@ -29,6 +29,7 @@ commands:
   reload            validate the config and apply it to the running gateway
   journal           what the gateway wrote, overrode and saw, from its journal
   events            access and alarm events from the journal, or live with --follow
+  token new         make an HTTP API token for a holder and role (prints the hash for the config)
   round SITE        run the virtual patrol round of a site on the running gateway now
   report noshows    the booking office's no-show report per organiser (association)
   report energy     comfort hours per space per week against the old lending period, and the energy saved
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdJournal(ctx, args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(ctx, args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(ctx, args[1:], stdout, stderr)
 	case "export":
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "round":

@@ -216,6 +216,14 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	if err := gw.startOPCUAServer(ctx, &wg); err != nil {
 		return err
 	}
+	httpBackend, err := gw.startHTTP(ctx, &wg)
+	if err != nil {
+		return err
+	}
+	if httpBackend != nil {
+		// The journal is open and every site's plan compiled.
+		httpBackend.ready.Store(true)
+	}
 	gw.kickAccess()
 	wg.Go(func() { gw.signals(ctx) })
 

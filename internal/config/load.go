@@ -40,6 +40,8 @@ type Gateway struct {
 	Retention, CardHolderRetention time.Duration
 	// OPCUAServer is the gateway's OPC UA server, nil for none.
 	OPCUAServer *OPCUAServer
+	// HTTP is the HTTP API and web page, nil for none; paths absolute.
+	HTTP *HTTPServer
 }
 
 // Site returns the site with the given id, or nil.
@@ -150,6 +152,7 @@ func (l *loader) load(path string) *Gateway {
 	l.sources(g, &gf, pos, dir)
 	l.accessOutputs(g, &gf, pos, dir)
 	l.opcuaServer(g, &gf, pos)
+	l.httpServer(g, &gf, pos, dir)
 	g.CardHolderRetention = 30 * 24 * time.Hour
 	if j := gf.Journal; j != nil {
 		g.Retention = j.Retention

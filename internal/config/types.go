@@ -28,6 +28,8 @@ type GatewayFile struct {
 	Journal *JournalSettings `yaml:"journal,omitempty"`
 	// The gateway's OPC UA server for BMS vendors' head-ends.
 	OPCUAServer *OPCUAServer `yaml:"opcua_server,omitempty"`
+	// The HTTP API and web page for energy staff and operators.
+	HTTP *HTTPServer `yaml:"http,omitempty"`
 	// Simulators for demos and tests; never set this for real buildings.
 	Simulate *Simulate `yaml:"simulate,omitempty"`
 }
