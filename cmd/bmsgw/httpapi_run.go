@@ -191,7 +191,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 		return nil, err
 	}
 	b := &apiBackend{gw: gw}
-	srv, err := httpapi.New(httpapi.Options{Backend: b, Tokens: tokens, Logger: gw.log, Now: gw.clock.Now})
+	srv, err := httpapi.New(httpapi.Options{Backend: b, Tokens: tokens, Logger: gw.log, Now: gw.clock.Now, Metrics: gw.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -210,4 +210,25 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	})
 	gw.log.Info("http api listening", "addr", ln.Addr().String(), "tls", h.TLS != nil)
 	return b, nil
+}
+
+// meteredJournal counts the engine's writes and device changes for
+// /metrics as it journals them.
+type meteredJournal struct {
+	control.Journal
+	m *httpapi.Metrics
+}
+
+func (j meteredJournal) Write(ctx context.Context, r control.WriteRecord) error {
+	err := j.Journal.Write(ctx, r)
+	if !r.DryRun {
+		j.m.WriteDone(r.Site, r.Err == "")
+	}
+	return err
+}
+
+func (j meteredJournal) Device(ctx context.Context, r control.DeviceRecord) error {
+	err := j.Journal.Device(ctx, r)
+	j.m.DeviceUp(r.Site, r.Connection, r.Up)
+	return err
 }

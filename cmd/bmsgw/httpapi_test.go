@@ -74,5 +74,5 @@ func TestRunHTTPAPI(t *testing.T) {
 	require.Contains(t, out, `"who": "operator-anna"`)
 	code, out = call("GET", "/metrics", viewer, "")
 	require.Equal(t, 200, code)
-	require.Contains(t, out, "bmsgw_")
+	require.Contains(t, out, `bmsgw_writes_total{result="ok",site="e2e"}`, "the engine's writes are counted")
 }

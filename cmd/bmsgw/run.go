@@ -19,6 +19,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/events"
+	"github.com/bmsgw/bmsgw/internal/httpapi"
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
@@ -113,6 +114,7 @@ type gateway struct {
 	runCtx     context.Context               // the daemon's, for monitors started by a reload
 	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
+	metrics    *httpapi.Metrics
 	monMu      sync.RWMutex
 	monitors   map[string]*monitorRun
 	accessKick chan struct{}
@@ -151,7 +153,13 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	}
 	defer sims.Close()
 
-	gw.eng = control.New(control.Config{Clock: clock, Journal: jr, Logger: logger, DryRun: f.dryRun, Observe: gw.observe})
+	metrics, err := httpapi.NewMetrics(nil)
+	if err != nil {
+		return err
+	}
+	gw.metrics = metrics
+	gw.eng = control.New(control.Config{Clock: clock, Journal: meteredJournal{jr, metrics}, Logger: logger, DryRun: f.dryRun, Observe: gw.observe,
+		Lag: func(_ string, d time.Duration) { metrics.ReconcileLag(d.Seconds()) }})
 	gw.drivers = map[string]map[string]control.Driver{}
 	defer func() {
 		for _, d := range gw.all {
@@ -213,6 +221,11 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	}
 	wg.Go(func() { gw.follow(ctx, snaps) })
 	wg.Go(func() { gw.accessLoop(ctx) })
+	wg.Go(func() {
+		if err := metrics.FollowEvents(ctx, bus); err != nil && ctx.Err() == nil {
+			logger.Warn("event metrics stopped", "err", err)
+		}
+	})
 	if err := gw.startOPCUAServer(ctx, &wg); err != nil {
 		return err
 	}

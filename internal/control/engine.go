@@ -104,6 +104,10 @@ type Config struct {
 	// ones too) with the id of its site, on the engine's goroutine: it
 	// must not block. The door, alarm and occupancy logic listens here.
 	Observe func(site string, r Reading)
+	// Lag, if set, receives how long after a scheduled transition its
+	// write was confirmed (the reconcile lag), for metrics. It runs on
+	// the engine's goroutine and must not block.
+	Lag func(site string, lag time.Duration)
 }
 
 // Engine is the level-triggered reconciler. Create it with New, add sites
@@ -232,6 +236,7 @@ type pointState struct {
 	lastErr     string
 	external    bool
 	respectTill time.Time
+	dueAt       time.Time // the scheduled transition not yet confirmed written, for Lag
 	timeline    []schedule.Change
 }
 
@@ -496,6 +501,7 @@ func (e *Engine) rebuildTransitions(now time.Time) {
 func (e *Engine) advance(now time.Time) {
 	for e.cursor < len(e.transitions) && !e.transitions[e.cursor].at.After(now) {
 		ps := e.transitions[e.cursor].ps
+		ps.dueAt = e.transitions[e.cursor].at
 		ps.respectTill = time.Time{}
 		ps.external = false
 		e.dirty[ps] = true
@@ -755,6 +761,10 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	}
 	e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
 	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+	if !ps.dueAt.IsZero() && e.cfg.Lag != nil {
+		e.cfg.Lag(siteID, now.Sub(ps.dueAt))
+	}
+	ps.dueAt = time.Time{}
 	ps.confirmed = true
 	ps.external = false
 	ps.writtenAt = time.Now()
