@@ -52,6 +52,16 @@ func (r Role) String() string {
 // MarshalText writes the role's name, so JSON shows "operator".
 func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
+// UnmarshalText parses a role's name, for clients of the API.
+func (r *Role) UnmarshalText(b []byte) error {
+	role, err := ParseRole(string(b))
+	if err != nil {
+		return err
+	}
+	*r = role
+	return nil
+}
+
 // ParseRole parses a role name, with a clear error for one that does not
 // exist.
 func ParseRole(s string) (Role, error) {
