@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,6 +186,20 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	var files []string
 	if h.TokensFile != "" {
 		files = append(files, h.TokensFile)
+	}
+	if len(entries) == 0 && len(files) == 0 && gw.g.Simulate != nil {
+		// A demo without tokens: a fresh operator token for this run, in
+		// a file only this user can read; never a default password.
+		token, hash, err := httpapi.GenerateToken()
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(gw.g.StateDir, "demo-token")
+		if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		entries = append(entries, httpapi.TokenEntry{Name: "demo", Role: "operator", TokenSHA256: hash})
+		gw.log.Info("demo: an operator token for the web page and API is in "+path, "file", path)
 	}
 	tokens, err := httpapi.LoadTokens(entries, files...)
 	if err != nil {

@@ -69,7 +69,11 @@ func (l *loader) httpServer(g *Gateway, gf *GatewayFile, pos *Positions, dir str
 		h.TokensFile = resolvePath(dir, h.TokensFile)
 	}
 	if len(h.Tokens) == 0 && h.TokensFile == "" {
-		l.errs.add(pos.Key(h, "listen"), "http has no tokens: and no tokens_file:, so nobody could use the API; make one with bmsgw token new --name NAME --role viewer")
+		if gf.Simulate == nil {
+			l.errs.add(pos.Key(h, "listen"), "http has no tokens: and no tokens_file:, so nobody could use the API; make one with bmsgw token new --name NAME --role viewer")
+		} else if !loopback(h.Listen) {
+			l.errs.add(pos.Key(h, "listen"), "a demo (simulate:) without tokens gets a one-time token, and only on a loopback address; listen on 127.0.0.1")
+		}
 	}
 	g.HTTP = h
 }
