@@ -116,6 +116,8 @@ func New(opts Options) (*Server, error) {
 	s.handle("GET /api/reports/noshows", RoleViewer, "the no-show report per organiser", s.noShows)
 	s.handle("GET /api/reports/energy", RoleViewer, "the energy report of a site for a week", s.energy)
 
+	s.webUIRoutes()
+
 	s.handle("/api/", 0, "", s.notFound)
 	return s, nil
 }
