@@ -128,7 +128,9 @@ func TestSecurityStatusWindow(t *testing.T) {
 		return out
 	}()
 	require.Equal(t, []string{"gym_entrance", "gym_side", "wing_b_entrance", "pitch_gate"}, ids)
-	door := func(id string) DoorInfo { return st.Doors[slices.IndexFunc(st.Doors, func(d DoorInfo) bool { return d.ID == id })] }
+	door := func(id string) DoorInfo {
+		return st.Doors[slices.IndexFunc(st.Doors, func(d DoorInfo) bool { return d.ID == id })]
+	}
 	require.True(t, door("gym_entrance").Secured, "%+v", door("gym_entrance"))
 	require.False(t, door("gym_side").Secured, "%+v", door("gym_side"))
 	require.NotEqual(t, "unknown", door("gym_side").State)
