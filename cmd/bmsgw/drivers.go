@@ -17,6 +17,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/access/acssim"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
+	"github.com/bmsgw/bmsgw/internal/httpapi"
 	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/uaserver"
 )
@@ -218,6 +219,19 @@ func serialOptions(s *site.Site, c *site.Connection) serial.Options {
 // they refuse, naming the mapping file and connection. It opens nothing.
 func checkDrivers(g *config.Gateway) []string {
 	var out []string
+	if h := g.HTTP; h != nil {
+		var entries []httpapi.TokenEntry
+		for _, t := range h.Tokens {
+			entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
+		}
+		var files []string
+		if h.TokensFile != "" {
+			files = append(files, h.TokensFile)
+		}
+		if _, err := httpapi.LoadTokens(entries, files...); err != nil {
+			out = append(out, fmt.Sprintf("%s: http tokens: %v", g.File, err))
+		}
+	}
 	if o := g.OPCUAServer; o != nil {
 		if _, err := uaserver.New(uaOptions(o)); err != nil {
 			out = append(out, fmt.Sprintf("%s: opcua_server: %v", g.File, err))

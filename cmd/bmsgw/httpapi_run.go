@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bmsgw/bmsgw/internal/booking"
+	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/energy"
 	"github.com/bmsgw/bmsgw/internal/events"
@@ -187,6 +188,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	if h.TokensFile != "" {
 		files = append(files, h.TokensFile)
 	}
+	gw.demoTokens = nil
 	if len(entries) == 0 && len(files) == 0 && gw.g.Simulate != nil {
 		// A demo without tokens: a fresh operator token for this run, in
 		// a file only this user can read; never a default password.
@@ -199,6 +201,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 			return nil, err
 		}
 		entries = append(entries, httpapi.TokenEntry{Name: "demo", Role: "operator", TokenSHA256: hash})
+		gw.demoTokens = entries
 		gw.log.Info("demo: an operator token for the web page and API is in "+path, "file", path)
 	}
 	tokens, err := httpapi.LoadTokens(entries, files...)
@@ -210,6 +213,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	if err != nil {
 		return nil, err
 	}
+	gw.api = srv0{srv}
 	l := httpapi.Listen{Addr: h.Listen}
 	if h.TLS != nil {
 		l.CertFile, l.KeyFile = h.TLS.CertificateFile, h.TLS.PrivateKeyFile
@@ -246,4 +250,33 @@ func (j meteredJournal) Device(ctx context.Context, r control.DeviceRecord) erro
 	err := j.Journal.Device(ctx, r)
 	j.m.DeviceUp(r.Site, r.Connection, r.Up)
 	return err
+}
+
+// srv0 holds the running HTTP API server, if any.
+type srv0 struct{ srv *httpapi.Server }
+
+// reloadTokens gives the running API the tokens of a reloaded config, so
+// that a revoked token stops working without a restart. The listen
+// address and certificate need a restart.
+func (gw *gateway) reloadTokens(ng *config.Gateway) error {
+	if gw.api.srv == nil || ng.HTTP == nil {
+		return nil
+	}
+	entries := gw.demoTokens
+	var files []string
+	if len(ng.HTTP.Tokens) > 0 || ng.HTTP.TokensFile != "" {
+		entries = nil
+		for _, t := range ng.HTTP.Tokens {
+			entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
+		}
+		if ng.HTTP.TokensFile != "" {
+			files = append(files, ng.HTTP.TokensFile)
+		}
+	}
+	tokens, err := httpapi.LoadTokens(entries, files...)
+	if err != nil {
+		return err
+	}
+	gw.api.srv.SetTokens(tokens)
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/httpapi"
+	"github.com/bmsgw/bmsgw/internal/localapi"
 )
 
 // TestRunHTTPAPI runs the gateway with its HTTP API on loopback: a
@@ -75,4 +76,16 @@ func TestRunHTTPAPI(t *testing.T) {
 	code, out = call("GET", "/metrics", viewer, "")
 	require.Equal(t, 200, code)
 	require.Contains(t, out, `bmsgw_writes_total{result="ok",site="e2e"}`, "the engine's writes are counted")
+
+	// The viewer's token is revoked: a reload takes it away at once.
+	revoked := strings.Replace(cfg, fmt.Sprintf("    - {name: energy-office, role: viewer, token_sha256: %s}\n", viewerHash), "", 1)
+	require.NotEqual(t, cfg, revoked)
+	require.NoError(t, os.WriteFile(e.cfg, []byte(revoked), 0o644))
+	api, err := localapi.Dial(e.g.StateDir)
+	require.NoError(t, err)
+	require.NoError(t, api.Reload(context.Background()))
+	code, _ = call("GET", "/api/sites", viewer, "")
+	require.Equal(t, 401, code, "a revoked token")
+	code, _ = call("GET", "/api/sites", operator, "")
+	require.Equal(t, 200, code)
 }

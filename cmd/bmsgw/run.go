@@ -115,6 +115,8 @@ type gateway struct {
 	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
 	metrics    *httpapi.Metrics
+	api        srv0                 // the HTTP API, for token reloads
+	demoTokens []httpapi.TokenEntry // the demo's one-time token, kept across reloads
 	monMu      sync.RWMutex
 	monitors   map[string]*monitorRun
 	accessKick chan struct{}
@@ -395,6 +397,10 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	if errs := checkDrivers(ng); len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
+	if !reflect.DeepEqual(ng.HTTP != nil, gw.g.HTTP != nil) || ng.HTTP != nil && (ng.HTTP.Listen != gw.g.HTTP.Listen || !reflect.DeepEqual(ng.HTTP.TLS, gw.g.HTTP.TLS)) {
+		return fmt.Errorf("%w: the http listen address or certificate changed", errReloadChanges)
+	}
+
 	var why []string
 	if len(ng.Sites) != len(gw.g.Sites) {
 		why = append(why, "the list of sites changed")
@@ -454,6 +460,9 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	gw.kickAccess()
 	for _, d := range unused {
 		_ = d.Close()
+	}
+	if err := gw.reloadTokens(ng); err != nil {
+		gw.log.Error("api tokens of the new config refused; the old ones stay", "err", err)
 	}
 	gw.log.Info("config reloaded", "config", ng.File, "drivers_replaced", len(unused))
 	return nil
