@@ -41,7 +41,7 @@ func TestRunOPCUAServer(t *testing.T) {
 
 	ctx := context.Background()
 	var c *opcua.Client
-	e.eventually(20*time.Second, "the OPC UA server answers", func() bool {
+	e.eventually(45*time.Second, "the OPC UA server answers", func() bool {
 		cl, err := opcua.NewClient("opc.tcp://"+addr, opcua.SecurityMode(ua.MessageSecurityModeNone))
 		if err != nil {
 			return false
@@ -61,10 +61,19 @@ func TestRunOPCUAServer(t *testing.T) {
 		require.NoError(t, err)
 		return res.Results[0]
 	}
-	e.eventually(10*time.Second, "the snapshot shows the desired setpoint", func() bool {
-		v := read("gym_setpoint/Desired")
-		return v.Status == ua.StatusOK && v.Value != nil && v.Value.Value() == 20.0
-	})
+	var last *ua.DataValue
+	// The child (the test binary under the race detector) loads gopcua's
+	// whole standard node set before it takes the first snapshot: slow on
+	// a loaded machine.
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		last = read("gym_setpoint/Desired")
+		if last.Status == ua.StatusOK && last.Value != nil && last.Value.Value() == 20.0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the snapshot shows the desired setpoint 20; last read: status %v value %v", last.Status, last.Value)
+		time.Sleep(50 * time.Millisecond)
+	}
 	write := func(s string, v any) ua.StatusCode {
 		res, err := c.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node(s), AttributeID: ua.AttributeIDValue,
 			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(v)}}}})
