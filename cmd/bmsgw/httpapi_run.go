@@ -21,6 +21,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/security"
 	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/store"
+	"github.com/bmsgw/bmsgw/internal/webui"
 )
 
 // apiBackend is the running gateway as the HTTP API sees it.
@@ -209,7 +210,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 		return nil, err
 	}
 	b := &apiBackend{gw: gw}
-	srv, err := httpapi.New(httpapi.Options{Backend: b, Tokens: tokens, Logger: gw.log, Now: gw.clock.Now, Metrics: gw.metrics})
+	srv, err := httpapi.New(httpapi.Options{Backend: b, Tokens: tokens, Logger: gw.log, Now: gw.clock.Now, Metrics: gw.metrics, Page: webui.Handler()})
 	if err != nil {
 		return nil, err
 	}
@@ -279,4 +280,84 @@ func (gw *gateway) reloadTokens(ng *config.Gateway) error {
 	}
 	gw.api.srv.SetTokens(tokens)
 	return nil
+}
+
+var (
+	_ httpapi.BookingLister    = (*apiBackend)(nil)
+	_ httpapi.SecurityReporter = (*apiBackend)(nil)
+	_ httpapi.OpenDataSource   = (*apiBackend)(nil)
+)
+
+// Bookings lists the site's merged bookings that overlap [from, to).
+func (b *apiBackend) Bookings(_ context.Context, siteID string, from, to time.Time) ([]booking.Booking, error) {
+	s, err := b.site(siteID)
+	if err != nil {
+		return nil, err
+	}
+	b.gw.mu.Lock()
+	merged := mergeForSite(s, b.gw.bySource)
+	b.gw.mu.Unlock()
+	var out []booking.Booking
+	for _, bk := range merged.Bookings {
+		if bk.End.After(from) && bk.Start.Before(to) {
+			out = append(out, bk)
+		}
+	}
+	return out, nil
+}
+
+// Security is the status window: the site monitor's doors, areas and
+// detectors.
+func (b *apiBackend) Security(ctx context.Context, siteID string) (httpapi.SiteSecurity, error) {
+	if _, err := b.site(siteID); err != nil {
+		return httpapi.SiteSecurity{}, err
+	}
+	b.gw.monMu.RLock()
+	mr := b.gw.monitors[siteID]
+	b.gw.monMu.RUnlock()
+	if mr == nil {
+		return httpapi.SiteSecurity{}, nil // no doors or areas
+	}
+	st, err := mr.m.Security(ctx)
+	return httpapi.SiteSecurity{Doors: st.Doors, Areas: st.Areas, Detectors: st.Detectors}, err
+}
+
+// OpenData is the open data export of a site ("" for every site that
+// declares energy:), with the no-shows the journal recorded.
+func (b *apiBackend) OpenData(ctx context.Context, siteID string, from, to time.Time) ([]energy.SpaceDay, error) {
+	sites := b.Sites()
+	if siteID != "" {
+		s, err := b.site(siteID)
+		if err != nil {
+			return nil, err
+		}
+		sites = []*site.Site{s}
+	}
+	db, err := store.OpenReadOnly(ctx, journalFile(b.gw.g))
+	if errors.Is(err, os.ErrNotExist) {
+		db = nil
+	} else if err != nil {
+		return nil, err
+	}
+	if db != nil {
+		defer db.Close()
+	}
+	var out []energy.SpaceDay
+	for _, s := range sites {
+		spec := energySpec(s)
+		if spec == nil {
+			continue
+		}
+		_, bookings := b.compile(s, from, to)
+		sp, err := planOf(ctx, s, from, to, bookings, db)
+		if err != nil {
+			return nil, err
+		}
+		days, err := energy.DailyOpenData(spec, sp.plan, sp.bookings, sp.noShows, sp.inUse, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, days...)
+	}
+	return out, nil
 }

@@ -64,6 +64,12 @@ func TestRunHTTPAPI(t *testing.T) {
 	code, out := call("GET", "/api/sites", viewer, "")
 	require.Equal(t, 200, code, out)
 	require.Contains(t, out, `"e2e"`)
+	code, out = call("GET", "/", "", "")
+	require.Equal(t, 200, code, "the web page is served at /")
+	require.Contains(t, strings.ToLower(out), "<html")
+	code, out = call("GET", "/api/sites/e2e/bookings?from=2026-11-26&to=2026-11-27", viewer, "")
+	require.Equal(t, 200, code, out)
+	require.Contains(t, out, "valby-volley", "the bookings the page draws")
 	code, _ = call("GET", "/api/sites", "bmsgw_wrong", "")
 	require.Equal(t, 401, code)
 	override := `{"value": 22.5, "for": "30m", "why": "tournament"}`

@@ -36,6 +36,9 @@ type Options struct {
 	// MaxPeriod is the longest period a plan or windows request may ask
 	// for. Default: DefaultMaxPeriod.
 	MaxPeriod time.Duration
+	// Page, if set, is served for every path the API does not route (the
+	// web page, internal/webui); without it those answer 404.
+	Page http.Handler
 }
 
 // DefaultMaxPeriod is the default of Options.MaxPeriod: a quarter, enough
@@ -117,8 +120,12 @@ func New(opts Options) (*Server, error) {
 	s.handle("GET /api/reports/energy", RoleViewer, "the energy report of a site for a week", s.energy)
 
 	s.webUIRoutes()
+	s.openDataRoutes()
 
 	s.handle("/api/", 0, "", s.notFound)
+	if opts.Page != nil {
+		s.mux.Handle("/", opts.Page)
+	}
 	return s, nil
 }
 

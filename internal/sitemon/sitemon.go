@@ -60,6 +60,7 @@ type Monitor struct {
 	readings chan control.Reading
 	plans    chan planMsg
 	rounds   chan chan security.RoundReport
+	states   chan chan SecurityState
 	dropped  int
 
 	// Owned by Run.
@@ -95,7 +96,7 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, nil
 	}
 	m := &Monitor{cfg: cfg, log: cfg.Logger, readings: make(chan control.Reading, 8192),
-		plans: make(chan planMsg, 4), rounds: make(chan chan security.RoundReport),
+		plans: make(chan planMsg, 4), rounds: make(chan chan security.RoundReport), states: make(chan chan SecurityState),
 		pulses: map[string][]security.Command{}, values: map[string]observed{}}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -177,6 +178,30 @@ func (m *Monitor) Round(ctx context.Context) (security.RoundReport, error) {
 	}
 }
 
+// SecurityState is what the door and alarm logic knows now: the status
+// window of DOMAIN.md section 2.
+type SecurityState struct {
+	Doors     []security.DoorStatus
+	Areas     []security.AreaStatus
+	Detectors []security.DetectorStatus
+}
+
+// Security returns the state of the site's doors, areas and detectors.
+func (m *Monitor) Security(ctx context.Context) (SecurityState, error) {
+	ch := make(chan SecurityState, 1)
+	select {
+	case m.states <- ch:
+	case <-ctx.Done():
+		return SecurityState{}, ctx.Err()
+	}
+	select {
+	case st := <-ch:
+		return st, nil
+	case <-ctx.Done():
+		return SecurityState{}, ctx.Err()
+	}
+}
+
 // LastRound returns the report of the latest round, zero before the first.
 func (m *Monitor) LastRound() security.RoundReport {
 	m.mu.Lock()
@@ -223,6 +248,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.windows()
 			m.advance(ctx, clock.Now())
 			m.publishPlan(ctx)
+		case ch := <-m.states:
+			m.advance(ctx, clock.Now())
+			ch <- SecurityState{Doors: m.sec.Doors(), Areas: m.sec.Areas(), Detectors: m.sec.Detectors()}
 		case ch := <-m.rounds:
 			now := clock.Now()
 			m.advance(ctx, now)
