@@ -221,12 +221,14 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 			}
 			if err != nil {
 				gw.log.Error("access push failed", "output", o.ID, "err", err)
+				gw.metrics.Error("access")
 				failed = true
 			}
 			if res.Changed() || len(res.Failures()) > 0 {
 				gw.log.Info("access rights pushed", "output", o.ID, "result", res.String())
 			}
 			if len(res.Failures()) > 0 {
+				gw.metrics.Error("access")
 				failed = true
 				now := gw.clock.Now()
 				for _, s := range sites {
