@@ -47,7 +47,12 @@ func (gw *gateway) startOPCUAServer(ctx context.Context, wg *sync.WaitGroup) err
 		defer tick.Stop()
 		for {
 			if snap := gw.snapshot(ctx); snap != nil {
-				sup.Publish(snap)
+				if err := snap.Check(); err != nil {
+					// The server would refuse it and keep the last good one.
+					gw.log.Warn("opc ua snapshot refused", "err", err)
+				} else {
+					sup.Publish(snap)
+				}
 			}
 			select {
 			case <-ctx.Done():

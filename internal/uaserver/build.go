@@ -2,6 +2,7 @@ package uaserver
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bmsgw/bmsgw/internal/control"
@@ -79,7 +80,7 @@ func Build(in BuildInput) *Snapshot {
 		out.Events = latest(evs, st.ID, "")
 		for _, d := range in.Status.Devices {
 			if d.Site == st.ID {
-				out.Devices = append(out.Devices, Device{Connection: d.Connection, Device: d.Device, Up: d.Up, Since: d.Since, LastError: d.LastError})
+				out.Devices = append(out.Devices, Device{Connection: d.Connection, Device: deviceID(d.Connection, d.Device), Up: d.Up, Since: d.Since, LastError: d.LastError})
 			}
 		}
 		snap.Sites = append(snap.Sites, out)
@@ -137,4 +138,17 @@ func latest(evs []events.Event, siteID, spaceID string) []Event {
 		}
 	}
 	return out
+}
+
+// deviceID makes a driver's device name a node id element: drivers name
+// devices freely ("plc/unit 12" for a Modbus unit, "" for the link as a
+// whole), but a "/" would split the node id and an empty one is not an
+// id, and either made Check refuse the whole snapshot.
+func deviceID(conn, name string) string {
+	name = strings.TrimPrefix(name, conn+"/")
+	name = strings.ReplaceAll(name, "/", "_")
+	if name == "" {
+		return "link"
+	}
+	return name
 }

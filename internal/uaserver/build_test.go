@@ -65,3 +65,24 @@ func TestBuild(t *testing.T) {
 	require.Equal(t, []Event{{Time: day, Kind: "round_done", Message: "round done"}}, s.Events)
 	require.Equal(t, []Device{{Connection: "bms", Device: "plc1", Up: true}}, s.Devices)
 }
+
+// TestBuildDeviceNames: the engine's device names as the drivers give
+// them ("plc/unit 12" for a Modbus unit, "" for a whole link) make a
+// snapshot that Check accepts; with them as node ids it was refused
+// whole, and the server showed nothing.
+func TestBuildDeviceNames(t *testing.T) {
+	loc, err := time.LoadLocation("Europe/Copenhagen")
+	require.NoError(t, err)
+	s := &site.Site{ID: "hall", Location: loc, Points: map[string]*site.Point{}}
+	snap := Build(BuildInput{Now: time.Now(), Sites: []*site.Site{s}, Status: control.Status{Devices: []control.DeviceStatus{
+		{Site: "hall", Connection: "plc", Device: "plc/unit 12", Up: true},
+		{Site: "hall", Connection: "plc", Device: "plc/unit 13", Up: false},
+		{Site: "hall", Connection: "bms", Device: "", Up: true},
+	}}})
+	require.NoError(t, snap.Check())
+	var names []string
+	for _, d := range snap.Sites[0].Devices {
+		names = append(names, d.Connection+"/"+d.Device)
+	}
+	require.Equal(t, []string{"plc/unit 12", "plc/unit 13", "bms/link"}, names)
+}
