@@ -74,6 +74,13 @@ func TestRunOPCUAServer(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the snapshot shows the desired setpoint 20; last read: status %v value %v", last.Status, last.Value)
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Device health shows too (the engine collects it every 2 s).
+	e.eventually(20*time.Second, "the Modbus unit shown up", func() bool {
+		res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: ua.MustParseNodeID("ns=1;s=e2e/Devices/plc/unit 1/Up"), AttributeID: ua.AttributeIDValue}}})
+		require.NoError(t, err)
+		v := res.Results[0]
+		return v.Status == ua.StatusOK && v.Value != nil && v.Value.Value() == true
+	})
 	write := func(s string, v any) ua.StatusCode {
 		res, err := c.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node(s), AttributeID: ua.AttributeIDValue,
 			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(v)}}}})

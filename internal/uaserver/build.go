@@ -80,7 +80,7 @@ func Build(in BuildInput) *Snapshot {
 		out.Events = latest(evs, st.ID, "")
 		for _, d := range in.Status.Devices {
 			if d.Site == st.ID {
-				out.Devices = append(out.Devices, Device{Connection: d.Connection, Device: deviceID(d.Connection, d.Device), Up: d.Up, Since: d.Since, LastError: d.LastError})
+				out.Devices = append(out.Devices, Device{Connection: d.Connection, Device: deviceID(d.Device), Up: d.Up, Since: d.Since, LastError: d.LastError})
 			}
 		}
 		snap.Sites = append(snap.Sites, out)
@@ -141,12 +141,16 @@ func latest(evs []events.Event, siteID, spaceID string) []Event {
 }
 
 // deviceID makes a driver's device name a node id element: drivers name
-// devices freely ("plc/unit 12" for a Modbus unit, "" for the link as a
-// whole), but a "/" would split the node id and an empty one is not an
-// id, and either made Check refuse the whole snapshot.
-func deviceID(conn, name string) string {
-	name = strings.TrimPrefix(name, conn+"/")
-	name = strings.ReplaceAll(name, "/", "_")
+// devices freely ("127.0.0.1:502/unit 12" for a Modbus unit, "" for a
+// whole link), but a "/" would split the node id and an empty one is not
+// an id, and either made Check refuse the whole snapshot. The last part
+// is the device within its connection ("unit 12"), which the connection
+// folder already qualifies.
+func deviceID(name string) string {
+	if i := strings.LastIndexByte(strings.TrimRight(name, "/"), '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Trim(name, "/")
 	if name == "" {
 		return "link"
 	}

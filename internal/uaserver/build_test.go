@@ -75,8 +75,8 @@ func TestBuildDeviceNames(t *testing.T) {
 	require.NoError(t, err)
 	s := &site.Site{ID: "hall", Location: loc, Points: map[string]*site.Point{}}
 	snap := Build(BuildInput{Now: time.Now(), Sites: []*site.Site{s}, Status: control.Status{Devices: []control.DeviceStatus{
-		{Site: "hall", Connection: "plc", Device: "plc/unit 12", Up: true},
-		{Site: "hall", Connection: "plc", Device: "plc/unit 13", Up: false},
+		{Site: "hall", Connection: "plc", Device: "127.0.0.1:502/unit 12", Up: true},
+		{Site: "hall", Connection: "plc", Device: "/dev/ttyUSB0/unit 13", Up: false},
 		{Site: "hall", Connection: "bms", Device: "", Up: true},
 	}}})
 	require.NoError(t, snap.Check())
