@@ -82,11 +82,20 @@ func writeMissingNamespace(ctx context.Context, c *opcua.Client) (*ua.WriteRespo
 
 func readOccupied(t *testing.T, c *opcua.Client) *ua.DataValue {
 	t.Helper()
-	res, err := c.Read(t.Context(), &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{
-		NodeID: ua.NewStringNodeID(1, "valby/gym/Occupied"), AttributeID: ua.AttributeIDValue,
-	}}})
-	require.NoError(t, err)
-	return res.Results[0]
+	// A child that just started serves its first snapshot a moment after
+	// it listens (the control loop publishes every 10 ms): until then the
+	// node is unknown.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := c.Read(t.Context(), &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{
+			NodeID: ua.NewStringNodeID(1, "valby/gym/Occupied"), AttributeID: ua.AttributeIDValue,
+		}}})
+		require.NoError(t, err)
+		if res.Results[0].Status != ua.StatusBadNodeIDUnknown || time.Now().After(deadline) {
+			return res.Results[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestHostileClientCrashesStockServerNotControl runs the child with
