@@ -25,6 +25,9 @@ type PointCheck struct {
 	OK  bool
 	// Since is since when Got has held, zero if not known.
 	Since time.Time
+	// Format, if set, shows a value for people ("economy", "true",
+	// "16 °C"); else the number is shown.
+	Format func(float64) string
 }
 
 // CheckKind is what a round check looked at.
@@ -220,8 +223,12 @@ func checkDetector(d *detector) Check {
 }
 
 func checkPoint(p PointCheck) Check {
+	show := fmtNum
+	if p.Format != nil {
+		show = p.Format
+	}
 	c := Check{Kind: CheckPoint, Subject: p.Point, Space: p.Space, Points: []string{p.Point},
-		Want: fmtNum(p.Want), Since: p.Since}
+		Want: show(p.Want), Since: p.Since}
 	if p.What != "" {
 		c.Note = p.What
 	}
@@ -229,9 +236,9 @@ func checkPoint(p PointCheck) Check {
 	case !p.OK:
 		c.Got = "unreadable"
 	case math.Abs(p.Got-p.Want) <= p.Tolerance:
-		c.Got, c.OK, c.Since = fmtNum(p.Got), true, time.Time{}
+		c.Got, c.OK, c.Since = show(p.Got), true, time.Time{}
 	default:
-		c.Got = fmtNum(p.Got)
+		c.Got = show(p.Got)
 	}
 	return c
 }

@@ -107,3 +107,16 @@ func TestRound(t *testing.T) {
 	require.Equal(t, at("21:00"), h.m.LastWindowEnd(at("08:00")))
 	require.True(t, h.m.LastWindowEnd(at("+1 08:00")).IsZero())
 }
+
+// TestRoundShowsValuesAsTheCallerFormats: a point check with Format
+// shows its values in the point's own words (labels, units).
+func TestRoundShowsValuesAsTheCallerFormats(t *testing.T) {
+	labels := map[float64]string{1: "economy", 2: "comfort"}
+	c := checkPoint(PointCheck{Point: "gym_ahu.mode", Space: "gym", Want: 1, Got: 2, OK: true,
+		Format: func(v float64) string { return labels[v] }})
+	require.False(t, c.OK)
+	require.Equal(t, "economy", c.Want)
+	require.Equal(t, "comfort", c.Got)
+	c = checkPoint(PointCheck{Point: "gym_ahu.mode", Want: 1, Got: 2, OK: true})
+	require.Equal(t, "1", c.Want, "without Format, the number")
+}

@@ -547,8 +547,10 @@ func (m *Monitor) round(ctx context.Context, now time.Time) security.RoundReport
 			if b.Point.Scale != 0 {
 				tol = math.Abs(b.Point.Scale) / 2
 			}
-			checks = append(checks, security.PointCheck{Point: b.Point.ID, Space: sp.ID, What: what(b.Point),
-				Want: b.Vacant.Num, Tolerance: tol, Got: o.v, OK: o.ok, Since: o.since})
+			pt := b.Point
+			checks = append(checks, security.PointCheck{Point: pt.ID, Space: sp.ID, What: what(pt),
+				Want: b.Vacant.Num, Tolerance: tol, Got: o.v, OK: o.ok, Since: o.since,
+				Format: func(v float64) string { return pt.Format(site.Value{Num: v, Label: pt.Label(v)}) }})
 		}
 	}
 	rep := m.sec.Round(now, checks)
