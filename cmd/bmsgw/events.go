@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/localapi"
-	"github.com/bmsgw/bmsgw/internal/store"
 )
 
 const eventsSynopsis = "events [-c CONFIG] [--since DURATION|TIME] [--until DURATION|TIME] [--since-id ID] [--kind door_forced,panic] [--site ID] [--space ID] [--severity info|warning|alarm|critical] [--limit N] [--format table|json|csv] [--personal] [--follow]"
@@ -80,25 +77,11 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !ok {
 		return 1
 	}
-	// Times are read and shown in the site's zone, as in bmsgw journal.
-	loc := g.TimeZone
-	if s := g.Site(*siteID); s != nil {
-		loc = s.Location
-	} else if *siteID != "" {
-		fmt.Fprintf(stderr, "note: no site %q in %s; showing its events anyway\n", *siteID, g.File)
+	loc, from, to, err := journalWindow(g, *siteID, *since, *until, "events", stderr)
+	if err != nil {
+		return usage("%v", err)
 	}
-	now := time.Now()
-	if f.Since, err = journalTime(*since, now, loc); err != nil {
-		return usage("--since: %v", err)
-	}
-	if *until != "" {
-		if f.Until, err = journalTime(*until, now, loc); err != nil {
-			return usage("--until: %v", err)
-		}
-		if !f.Until.After(f.Since) {
-			return usage("--until %s is not after --since %s", f.Until.In(loc).Format(time.RFC3339), f.Since.In(loc).Format(time.RFC3339))
-		}
-	}
+	f.Since, f.Until = from, to
 	zone := func(siteID string) *time.Location {
 		if s := g.Site(siteID); s != nil {
 			return s.Location
@@ -116,17 +99,8 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return w.follow(ctx, c, f, stdout, stderr)
 	}
 
-	path := journalFile(g)
-	db, err := store.OpenReadOnly(ctx, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "bmsgw: no journal at %s: the gateway has not run with this state directory yet (bmsgw run -c %s)\n", path, *cfg)
-		return 1
-	case errors.Is(err, store.ErrOldSchema):
-		fmt.Fprintf(stderr, "bmsgw: %v; run the gateway once (bmsgw run -c %s) to upgrade it\n", err, *cfg)
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+	db, ok := openJournalReadOnly(ctx, g, *cfg, "", stderr)
+	if !ok {
 		return 1
 	}
 	defer db.Close()

@@ -169,38 +169,14 @@ func cmdJournal(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return 1
 	}
-	// Times are read and shown in the site's zone: a journal of a
-	// Copenhagen school reads in Copenhagen time wherever it is printed.
-	loc := g.TimeZone
-	if s := g.Site(*siteID); s != nil {
-		loc = s.Location
-	} else if *siteID != "" {
-		fmt.Fprintf(stderr, "note: no site %q in %s; showing its journal anyway\n", *siteID, g.File)
+	loc, from, to, err := journalWindow(g, *siteID, *since, *until, "journal", stderr)
+	if err != nil {
+		return usage("%v", err)
 	}
-	now := time.Now()
-	if f.Since, err = journalTime(*since, now, loc); err != nil {
-		return usage("--since: %v", err)
-	}
-	if *until != "" {
-		if f.Until, err = journalTime(*until, now, loc); err != nil {
-			return usage("--until: %v", err)
-		}
-		if !f.Until.After(f.Since) {
-			return usage("--until %s is not after --since %s", f.Until.In(loc).Format(time.RFC3339), f.Since.In(loc).Format(time.RFC3339))
-		}
-	}
+	f.Since, f.Until = from, to
 
-	path := journalFile(g)
-	db, err := store.OpenReadOnly(ctx, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "bmsgw: no journal at %s: the gateway has not run with this state directory yet (bmsgw run -c %s)\n", path, *cfg)
-		return 1
-	case errors.Is(err, store.ErrOldSchema):
-		fmt.Fprintf(stderr, "bmsgw: %v; run the gateway once (bmsgw run -c %s) to upgrade it\n", err, *cfg)
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+	db, ok := openJournalReadOnly(ctx, g, *cfg, "", stderr)
+	if !ok {
 		return 1
 	}
 	defer db.Close()
@@ -501,4 +477,53 @@ func (jf journalFormatter) csv(w io.Writer, entries []journal.Entry) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// journalWindow resolves --site, --since and --until the way bmsgw
+// journal and bmsgw events read them: times in the site's zone (the
+// gateway's when no site is named), durations back from now. what names
+// the records in the note for an unknown site.
+func journalWindow(g *config.Gateway, siteID, since, until, what string, stderr io.Writer) (loc *time.Location, from, to time.Time, err error) {
+	// A journal of a Copenhagen school reads in Copenhagen time wherever
+	// it is printed.
+	loc = g.TimeZone
+	if s := g.Site(siteID); s != nil {
+		loc = s.Location
+	} else if siteID != "" {
+		fmt.Fprintf(stderr, "note: no site %q in %s; showing its %s anyway\n", siteID, g.File, what)
+	}
+	now := time.Now()
+	if from, err = journalTime(since, now, loc); err != nil {
+		return nil, from, to, fmt.Errorf("--since: %w", err)
+	}
+	if until != "" {
+		if to, err = journalTime(until, now, loc); err != nil {
+			return nil, from, to, fmt.Errorf("--until: %w", err)
+		}
+		if !to.After(from) {
+			return nil, from, to, fmt.Errorf("--until %s is not after --since %s", to.In(loc).Format(time.RFC3339), from.In(loc).Format(time.RFC3339))
+		}
+	}
+	return loc, from, to, nil
+}
+
+// openJournalReadOnly opens the gateway's journal for reading, or says
+// why not (never run: cfg names the config to run; an old schema: run the
+// gateway once to upgrade it). why ends the never-run message, e.g.
+// ", so there are no no-shows to report".
+func openJournalReadOnly(ctx context.Context, g *config.Gateway, cfg, why string, stderr io.Writer) (*store.DB, bool) {
+	path := journalFile(g)
+	db, err := store.OpenReadOnly(ctx, path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(stderr, "bmsgw: no journal at %s: the gateway has not run with this state directory yet%s (bmsgw run -c %s)\n", path, why, cfg)
+		return nil, false
+	case errors.Is(err, store.ErrOldSchema):
+		fmt.Fprintf(stderr, "bmsgw: %v; run the gateway once (bmsgw run -c %s) to upgrade it\n", err, cfg)
+		return nil, false
+	case err != nil:
+		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+		return nil, false
+	}
+	return db, true
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -187,17 +186,8 @@ func cmdReportNoShows(ctx context.Context, args []string, stdout, stderr io.Writ
 	// the latest.
 	end := earlier(until, now)
 
-	path := journalFile(g)
-	db, err := store.OpenReadOnly(ctx, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "bmsgw: no journal at %s: the gateway has not run with this state directory yet, so there are no no-shows to report (bmsgw run -c %s)\n", path, *cfg)
-		return 1
-	case errors.Is(err, store.ErrOldSchema):
-		fmt.Fprintf(stderr, "bmsgw: %v; run the gateway once (bmsgw run -c %s) to upgrade it\n", err, *cfg)
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
+	db, ok := openJournalReadOnly(ctx, g, *cfg, ", so there are no no-shows to report", stderr)
+	if !ok {
 		return 1
 	}
 	defer db.Close()
