@@ -220,14 +220,7 @@ func serialOptions(s *site.Site, c *site.Connection) serial.Options {
 func checkDrivers(g *config.Gateway) []string {
 	var out []string
 	if h := g.HTTP; h != nil {
-		var entries []httpapi.TokenEntry
-		for _, t := range h.Tokens {
-			entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
-		}
-		var files []string
-		if h.TokensFile != "" {
-			files = append(files, h.TokensFile)
-		}
+		entries, files := httpTokens(h)
 		if _, err := httpapi.LoadTokens(entries, files...); err != nil {
 			out = append(out, fmt.Sprintf("%s: http tokens: %v", g.File, err))
 		}

@@ -181,14 +181,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	if h == nil {
 		return nil, nil
 	}
-	var entries []httpapi.TokenEntry
-	for _, t := range h.Tokens {
-		entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
-	}
-	var files []string
-	if h.TokensFile != "" {
-		files = append(files, h.TokensFile)
-	}
+	entries, files := httpTokens(h)
 	gw.demoTokens = nil
 	if len(entries) == 0 && len(files) == 0 && gw.g.Simulate != nil {
 		// A demo without tokens: a fresh operator token for this run, in
@@ -214,7 +207,7 @@ func (gw *gateway) startHTTP(ctx context.Context, wg *sync.WaitGroup) (*apiBacke
 	if err != nil {
 		return nil, err
 	}
-	gw.api = srv0{srv}
+	gw.api = srv
 	l := httpapi.Listen{Addr: h.Listen}
 	if h.TLS != nil {
 		l.CertFile, l.KeyFile = h.TLS.CertificateFile, h.TLS.PrivateKeyFile
@@ -253,32 +246,22 @@ func (j meteredJournal) Device(ctx context.Context, r control.DeviceRecord) erro
 	return err
 }
 
-// srv0 holds the running HTTP API server, if any.
-type srv0 struct{ srv *httpapi.Server }
-
 // reloadTokens gives the running API the tokens of a reloaded config, so
 // that a revoked token stops working without a restart. The listen
 // address and certificate need a restart.
 func (gw *gateway) reloadTokens(ng *config.Gateway) error {
-	if gw.api.srv == nil || ng.HTTP == nil {
+	if gw.api == nil || ng.HTTP == nil {
 		return nil
 	}
-	entries := gw.demoTokens
-	var files []string
-	if len(ng.HTTP.Tokens) > 0 || ng.HTTP.TokensFile != "" {
-		entries = nil
-		for _, t := range ng.HTTP.Tokens {
-			entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
-		}
-		if ng.HTTP.TokensFile != "" {
-			files = append(files, ng.HTTP.TokensFile)
-		}
+	entries, files := httpTokens(ng.HTTP)
+	if len(entries) == 0 && len(files) == 0 {
+		entries = gw.demoTokens
 	}
 	tokens, err := httpapi.LoadTokens(entries, files...)
 	if err != nil {
 		return err
 	}
-	gw.api.srv.SetTokens(tokens)
+	gw.api.SetTokens(tokens)
 	return nil
 }
 
@@ -360,4 +343,18 @@ func (b *apiBackend) OpenData(ctx context.Context, siteID string, from, to time.
 		out = append(out, days...)
 	}
 	return out, nil
+}
+
+// httpTokens are the API tokens a config declares: its entries and its
+// token file.
+func httpTokens(h *config.HTTPServer) ([]httpapi.TokenEntry, []string) {
+	var entries []httpapi.TokenEntry
+	for _, t := range h.Tokens {
+		entries = append(entries, httpapi.TokenEntry{Name: t.Name, Role: string(t.Role), TokenSHA256: t.TokenSHA256})
+	}
+	var files []string
+	if h.TokensFile != "" {
+		files = append(files, h.TokensFile)
+	}
+	return entries, files
 }

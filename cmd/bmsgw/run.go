@@ -115,7 +115,7 @@ type gateway struct {
 	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
 	metrics    *httpapi.Metrics
-	api        srv0                 // the HTTP API, for token reloads
+	api        *httpapi.Server      // the HTTP API, for token reloads
 	demoTokens []httpapi.TokenEntry // the demo's one-time token, kept across reloads
 	monMu      sync.RWMutex
 	monitors   map[string]*monitorRun

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bmsgw/bmsgw/internal/access"
@@ -71,9 +70,6 @@ type Monitor struct {
 	roundDone time.Time                     // the scheduled round last run
 	rev       uint64                        // the tracker's revision the engine's plan reflects
 	savedAt   time.Time                     // of the last occupancy snapshot
-
-	mu   sync.Mutex
-	last security.RoundReport
 }
 
 type planMsg struct {
@@ -200,13 +196,6 @@ func (m *Monitor) Security(ctx context.Context) (SecurityState, error) {
 	case <-ctx.Done():
 		return SecurityState{}, ctx.Err()
 	}
-}
-
-// LastRound returns the report of the latest round, zero before the first.
-func (m *Monitor) LastRound() security.RoundReport {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.last
 }
 
 // Run works until ctx is done.
@@ -555,9 +544,6 @@ func (m *Monitor) round(ctx context.Context, now time.Time) security.RoundReport
 	}
 	rep := m.sec.Round(now, checks)
 	m.publish(ctx, rep.Events)
-	m.mu.Lock()
-	m.last = rep
-	m.mu.Unlock()
 	return rep
 }
 
