@@ -232,10 +232,12 @@ type meteredJournal struct {
 	m *httpapi.Metrics
 }
 
-func (j meteredJournal) Write(ctx context.Context, r control.WriteRecord) error {
-	err := j.Journal.Write(ctx, r)
-	if !r.DryRun {
-		j.m.WriteDone(r.Site, r.Err == "")
+func (j meteredJournal) Writes(ctx context.Context, rs []control.WriteRecord) error {
+	err := j.Journal.Writes(ctx, rs)
+	for _, r := range rs {
+		if !r.DryRun {
+			j.m.WriteDone(r.Site, r.Err == "")
+		}
 	}
 	return err
 }

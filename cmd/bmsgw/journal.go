@@ -85,16 +85,21 @@ func (e engineJournal) value(siteID, pointID string, v float64) site.Value {
 	return site.Value{Num: v}
 }
 
-func (e engineJournal) Write(ctx context.Context, r control.WriteRecord) error {
-	w := journal.WriteEntry{
-		Site: r.Site, Point: r.Point, New: e.value(r.Site, r.Point, r.New), Reason: r.Reason,
-		Source: journal.Source(r.Source), Err: r.Err, Attempt: r.Attempt, DryRun: r.DryRun,
+// Writes commits a batch of write records together.
+func (e engineJournal) Writes(ctx context.Context, rs []control.WriteRecord) error {
+	es := make([]journal.Entry, len(rs))
+	for i, r := range rs {
+		w := journal.WriteEntry{
+			Site: r.Site, Point: r.Point, New: e.value(r.Site, r.Point, r.New), Reason: r.Reason,
+			Source: journal.Source(r.Source), Err: r.Err, Attempt: r.Attempt, DryRun: r.DryRun,
+		}
+		if r.Old != nil {
+			old := e.value(r.Site, r.Point, *r.Old)
+			w.Old = &old
+		}
+		es[i] = journal.Entry{Time: r.Time, Write: &w}
 	}
-	if r.Old != nil {
-		old := e.value(r.Site, r.Point, *r.Old)
-		w.Old = &old
-	}
-	_, err := e.j.Append(ctx, journal.Entry{Time: r.Time, Write: &w})
+	_, err := e.j.AppendAll(ctx, es)
 	return err
 }
 

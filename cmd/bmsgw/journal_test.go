@@ -237,8 +237,8 @@ func TestJournalForEngine(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Now().Add(-time.Minute).UTC()
 	old := 1.0
-	require.NoError(t, jr.Write(ctx, control.WriteRecord{Time: at, Site: "valby-skole", Point: "gym_ahu.mode", Old: &old, New: 2,
-		Reason: "booking 4711", Source: control.SourceOccupancy, Attempt: 1}))
+	require.NoError(t, jr.Writes(ctx, []control.WriteRecord{{Time: at, Site: "valby-skole", Point: "gym_ahu.mode", Old: &old, New: 2,
+		Reason: "booking 4711", Source: control.SourceOccupancy, Attempt: 1}}))
 	require.NoError(t, jr.Override(ctx, control.OverrideRecord{Time: at, Site: "valby-skole", Point: "gym_ahu.mode", Action: "clear", Who: "bob"}))
 	require.NoError(t, jr.Device(ctx, control.DeviceRecord{Time: at, Site: "valby-skole", Connection: "rooms", Up: true}))
 	require.NoError(t, jr.Event(ctx, control.EventRecord{Time: at, Site: "valby-skole", Kind: "external_change", Severity: "info", Message: "m"}))

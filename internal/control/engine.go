@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +48,9 @@ const (
 type Plan interface {
 	ValueAt(pointID string, t time.Time) (schedule.Change, bool)
 	Timeline(pointID string) []schedule.Change
+	// NextChange returns when a point next changes after t (not its
+	// initial value), false when it does not change again in the plan.
+	NextChange(pointID string, t time.Time) (time.Time, bool)
 }
 
 // Override is an operator's value for a point, which beats bookings until
@@ -119,17 +121,18 @@ type Engine struct {
 	sites []*siteState
 
 	cmds     chan func()
-	results  chan writeResult
-	readings chan tagged
+	results  chan []writeResult
+	readings chan readings
 
 	// Fields below are owned by the Run goroutine.
 	points      map[string]*pointState // by "site/point"
 	byPoint     map[*site.Point]*pointState
 	byDriver    map[Driver]map[string]*pointState // by driver and point id
 	driverSite  map[Driver]string
-	transitions []transition
-	cursor      int
-	dirty       map[*pointState]bool
+	transitions transitions
+	nextOrder   int // order of the next point state made
+	dirty       dirtySet
+	retryWake   time.Time // the earliest retry among the dirty points, from reconcile
 	overrides   map[*pointState]*Override
 	devices     map[string]DeviceState // by "site/connection/device"
 	workers     map[Driver]chan []job
@@ -148,29 +151,45 @@ func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64) {
 	}
 }
 
-// tagged is a reading with the driver that read it: point ids are unique
-// within a site, not across sites.
-type tagged struct {
-	d Driver
-	r Reading
+// readings are readings of one driver: point ids are unique within a
+// site, not across sites.
+type readings struct {
+	d  Driver
+	rs []Reading
 }
+
+// maxBatch is the most readings handed to the main loop at once.
+const maxBatch = 1024
 
 func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	return e.spawn(func(ctx context.Context) {
-		out := make(chan Reading, 64)
+		out := make(chan Reading, 256)
 		done := make(chan struct{})
 		go func() { // owned: the watch waits for it below
 			defer close(done)
 			for {
+				var batch []Reading
 				select {
 				case <-ctx.Done():
 					return
 				case r := <-out:
+					batch = append(make([]Reading, 0, 64), r)
+				}
+				// Whatever else has arrived goes along: a poll's readings
+				// reach the main loop in a few hand-overs, not one each.
+			more:
+				for len(batch) < maxBatch {
 					select {
-					case e.readings <- tagged{d, r}:
-					case <-ctx.Done():
-						return
+					case r := <-out:
+						batch = append(batch, r)
+					default:
+						break more
 					}
+				}
+				select {
+				case e.readings <- readings{d, batch}:
+				case <-ctx.Done():
+					return
 				}
 			}
 		}()
@@ -195,14 +214,21 @@ func (e *Engine) index() {
 			e.driverSite[d] = ss.rt.Site.ID
 		}
 	}
+	if len(e.byPoint) == 0 {
+		e.byPoint = make(map[*site.Point]*pointState, len(e.points))
+	}
+	// Sized up front: growing 10,000 entries was most of a start's
+	// indexing.
+	perDriver := map[Driver]int{}
+	for _, ps := range e.points {
+		perDriver[ps.driver]++
+	}
+	for d, n := range perDriver {
+		e.byDriver[d] = make(map[string]*pointState, n)
+	}
 	for _, ps := range e.points {
 		e.byPoint[ps.point] = ps
-		m := e.byDriver[ps.driver]
-		if m == nil {
-			m = map[string]*pointState{}
-			e.byDriver[ps.driver] = m
-		}
-		m[ps.point.ID] = ps
+		e.byDriver[ps.driver][ps.point.ID] = ps
 	}
 }
 
@@ -211,13 +237,9 @@ type siteState struct {
 	plan Plan
 }
 
-type transition struct {
-	at time.Time
-	ps *pointState
-}
-
 type pointState struct {
 	key    string
+	order  int // the order the engine took the point in, for stable ties
 	site   *siteState
 	point  *site.Point
 	driver Driver
@@ -237,7 +259,11 @@ type pointState struct {
 	external    bool
 	respectTill time.Time
 	dueAt       time.Time // the scheduled transition not yet confirmed written, for Lag
-	timeline    []schedule.Change
+	dirty       bool      // in the engine's dirty set
+	// primed is set once the engine knows what the device held when it
+	// started (its first reading is in), so that a restart writes only
+	// what differs; points added by a reload start primed.
+	primed bool
 }
 
 type job struct {
@@ -281,12 +307,11 @@ func New(cfg Config) *Engine {
 	return &Engine{
 		cfg: cfg, log: cfg.Logger,
 		cmds:      make(chan func()),
-		results:   make(chan writeResult, 64),
-		readings:  make(chan tagged, 1024),
+		results:   make(chan []writeResult, 64),
+		readings:  make(chan readings, 64),
 		points:    map[string]*pointState{},
 		byPoint:   map[*site.Point]*pointState{},
 		byDriver:  map[Driver]map[string]*pointState{},
-		dirty:     map[*pointState]bool{},
 		overrides: map[*pointState]*Override{},
 		devices:   map[string]DeviceState{},
 		workers:   map[Driver]chan []job{},
@@ -319,12 +344,17 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		if pol == "" {
 			pol = Respect
 		}
-		ps := &pointState{key: rt.Site.ID + "/" + id, site: ss, point: p, driver: d, policy: pol}
+		ps := e.newPointState(rt.Site.ID+"/"+id, ss, p, d, pol)
 		e.points[ps.key] = ps
 	}
 	// Run builds the lookups once: rebuilding them here made adding n
 	// sites quadratic (1.2 s of CPU for 72 sites of 139 points).
 	return nil
+}
+
+func (e *Engine) newPointState(key string, ss *siteState, p *site.Point, d Driver, pol Policy) *pointState {
+	e.nextOrder++
+	return &pointState{key: key, order: e.nextOrder, site: ss, point: p, driver: d, policy: pol, primed: e.started}
 }
 
 // do runs f on the Run goroutine and waits for it.
@@ -397,35 +427,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	// Learn what the devices hold before writing anything, so a restart
-	// writes only what differs. The drivers read in parallel, while the
-	// transitions are worked out (one after another, 72 links took 72
-	// connects and round trips before the first write); the readings are
-	// applied below, in driver order, as before.
-	first := make([][]Reading, len(watches))
-	var reads sync.WaitGroup
-	for i, w := range watches {
-		var pts []*site.Point
+	// writes only what differs. The drivers read in parallel, and each
+	// driver's points are reconciled as soon as its own reading is in:
+	// one slow or dead device does not hold back the others, and the
+	// work of deciding values overlaps the other devices' reads.
+	firsts := make(chan firstRead, len(watches))
+	for _, w := range watches {
+		var fr firstRead
 		for _, p := range w.points {
-			if e.byPoint[p] != nil {
-				pts = append(pts, p)
+			if ps := e.byPoint[p]; ps != nil {
+				fr.points = append(fr.points, p)
+				fr.states = append(fr.states, ps)
 			}
 		}
-		if len(pts) > 0 {
-			reads.Go(func() { first[i] = w.d.Read(ctx, pts) })
+		if len(fr.points) > 0 {
+			fr.d = w.d
+			wg.Go(func() {
+				fr.readings = w.d.Read(ctx, fr.points)
+				firsts <- fr // buffered for every driver
+			})
 		}
 	}
 
 	now := e.cfg.Clock.Now()
 	e.rebuildTransitions(now)
-	for _, ps := range e.points {
-		e.dirty[ps] = true
-	}
-	reads.Wait()
-	for i, w := range watches {
-		for _, r := range first[i] {
-			e.reading(r, now, w.d)
-		}
-	}
 
 	timer := e.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
@@ -440,9 +465,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.advance(now)
 		if now.Sub(lastResync) >= e.cfg.Resync {
 			lastResync = now
-			for _, ps := range e.points {
-				e.dirty[ps] = true
-			}
+			e.dirty.all(e.points)
 		}
 		e.heartbeats(ctx, now, nextHeartbeat, hbCount)
 		e.reconcile(ctx, now)
@@ -454,85 +477,87 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C():
+		case fr := <-firsts:
+			e.firstRead(fr, e.cfg.Clock.Now())
 		case f := <-e.cmds:
 			f()
-		case t := <-e.readings:
-			e.reading(t.r, e.cfg.Clock.Now(), t.d)
+		case b := <-e.readings:
+			now := e.cfg.Clock.Now()
+			for _, r := range b.rs {
+				e.reading(r, now, b.d)
+			}
 		drain:
-			for range 1023 {
+			for range 15 {
 				select {
-				case t := <-e.readings:
-					e.reading(t.r, e.cfg.Clock.Now(), t.d)
+				case b := <-e.readings:
+					for _, r := range b.rs {
+						e.reading(r, now, b.d)
+					}
 				default:
 					break drain
 				}
 			}
 		case res := <-e.results:
-			e.result(ctx, res, e.cfg.Clock.Now())
+			now := e.cfg.Clock.Now()
+			for _, r := range res {
+				e.result(r, now)
+			}
 		case <-health.C:
 			e.health(ctx, e.cfg.Clock.Now())
 		}
 	}
 }
 
-// rebuildTransitions collects every future change of every point in time
-// order, so the engine sleeps until the next one instead of polling the
-// clock.
+// rebuildTransitions asks the plan for the next change of every point
+// after now, so the engine sleeps until the earliest instead of polling
+// the clock; each point's following change is asked for when its
+// current one is taken.
 func (e *Engine) rebuildTransitions(now time.Time) {
-	e.transitions = e.transitions[:0]
+	e.transitions = slices.Grow(e.transitions[:0], len(e.points))
 	for _, ps := range e.points {
-		ps.timeline = ps.site.plan.Timeline(ps.point.ID)
-		for _, ch := range ps.timeline {
-			if !ch.Initial && ch.At.After(now) {
-				e.transitions = append(e.transitions, transition{ch.At, ps})
-			}
+		if at, ok := ps.site.plan.NextChange(ps.point.ID, now); ok {
+			e.transitions = append(e.transitions, transition{at, ps})
 		}
 	}
-	sort.Slice(e.transitions, func(i, j int) bool {
-		if !e.transitions[i].at.Equal(e.transitions[j].at) {
-			return e.transitions[i].at.Before(e.transitions[j].at)
-		}
-		return e.transitions[i].ps.key < e.transitions[j].ps.key
-	})
-	e.cursor = 0
+	e.transitions.init()
 }
 
 // advance marks the points whose transitions are due as dirty.
 func (e *Engine) advance(now time.Time) {
-	for e.cursor < len(e.transitions) && !e.transitions[e.cursor].at.After(now) {
-		ps := e.transitions[e.cursor].ps
-		ps.dueAt = e.transitions[e.cursor].at
+	for {
+		tr, ok := e.transitions.next()
+		if !ok || tr.at.After(now) {
+			break
+		}
+		ps := tr.ps
+		ps.dueAt = tr.at
 		ps.respectTill = time.Time{}
 		ps.external = false
-		e.dirty[ps] = true
-		e.cursor++
+		e.dirty.mark(ps)
+		e.transitions.replaceNext(ps.site.plan.NextChange(ps.point.ID, tr.at))
 	}
 	for ps, o := range e.overrides {
 		if !o.Until.After(now) {
 			delete(e.overrides, ps)
 			e.journalOverride(context.Background(), *o, "expired", now)
 			e.log.Info("override expired", "site", o.Site, "point", o.Point)
-			e.dirty[ps] = true
+			e.dirty.mark(ps)
 		}
 	}
 }
 
 func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.Time {
 	wake := lastResync.Add(e.cfg.Resync)
-	if e.cursor < len(e.transitions) && e.transitions[e.cursor].at.Before(wake) {
-		wake = e.transitions[e.cursor].at
+	if tr, ok := e.transitions.next(); ok && tr.at.Before(wake) {
+		wake = tr.at
 	}
 	for _, o := range e.overrides {
 		if o.Until.Before(wake) {
 			wake = o.Until
 		}
 	}
-	for ps := range e.dirty {
-		// A pending write wakes the loop with its result; waking for its
-		// (past) retry time as well would spin the loop until it lands.
-		if !ps.pending && !ps.retryAt.IsZero() && ps.retryAt.Before(wake) {
-			wake = ps.retryAt
-		}
+	if !e.retryWake.IsZero() && e.retryWake.Before(wake) {
+		wake = e.retryWake
 	}
 	for _, t := range hb {
 		if t.Before(wake) {
@@ -545,15 +570,25 @@ func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.
 	return wake
 }
 
+// goal is the value a point should have and where it comes from.
+type goal struct {
+	value    float64
+	src      Source
+	override *Override // set when src is SourceOverride
+	occupied bool
+	reasons  []schedule.Reason // shared with the plan; do not modify
+}
+
 // desired works out the value a point should have now and where it comes
-// from.
-func (e *Engine) desired(ps *pointState, now time.Time) (float64, Source, string, bool) {
+// from. It formats nothing: most callers only compare the value, and the
+// reason text of a write is made by reasons.
+func (e *Engine) desired(ps *pointState, now time.Time) (goal, bool) {
 	if o := e.overrides[ps]; o != nil && o.Until.After(now) {
-		return o.Value, SourceOverride, fmt.Sprintf("override by %s until %s: %s", o.Who, o.Until.Format(time.RFC3339), o.Why), true
+		return goal{value: o.Value, src: SourceOverride, override: o}, true
 	}
 	ch, ok := ps.site.plan.ValueAt(ps.point.ID, now)
 	if !ok {
-		return 0, "", "", false
+		return goal{}, false
 	}
 	src := SourceDefault
 	if ch.Occupied {
@@ -568,18 +603,48 @@ func (e *Engine) desired(ps *pointState, now time.Time) (float64, Source, string
 			}
 		}
 	}
-	var rs []string
-	for _, r := range ch.Reasons {
-		rs = append(rs, r.String())
+	return goal{value: ch.Value.Num, src: src, occupied: ch.Occupied, reasons: ch.Reasons}, true
+}
+
+// reasonKey identifies the reasons of a goal by the plan's shared slice:
+// the points of a space share their window's reasons, so a reconcile of a
+// whole building formats each window's reasons once.
+type reasonKey struct {
+	first    *schedule.Reason
+	n        int
+	occupied bool
+}
+
+// reasonTexts formats the reasons of goals, each distinct slice once.
+type reasonTexts map[reasonKey]string
+
+// text says why g is wanted, as journalled with a write.
+func (rt reasonTexts) text(g goal) string {
+	if o := g.override; o != nil {
+		return fmt.Sprintf("override by %s until %s: %s", o.Who, o.Until.Format(time.RFC3339), o.Why)
 	}
-	reason := strings.Join(rs, "; ")
-	if !ch.Occupied {
-		reason = "vacant"
-		if len(rs) > 0 {
-			reason = "vacant after " + strings.Join(rs, "; ")
+	var k reasonKey
+	if len(g.reasons) > 0 {
+		k = reasonKey{first: &g.reasons[0], n: len(g.reasons), occupied: g.occupied}
+		if t, ok := rt[k]; ok {
+			return t
 		}
 	}
-	return ch.Value.Num, src, reason, true
+	rs := make([]string, len(g.reasons))
+	for i, r := range g.reasons {
+		rs[i] = r.String()
+	}
+	reason := strings.Join(rs, "; ")
+	if !g.occupied {
+		reason = "vacant"
+		if len(rs) > 0 {
+			reason = "vacant after " + reason
+		}
+	}
+	if k.first != nil && rt != nil {
+		rt[k] = reason
+	}
+	return reason
 }
 
 // same compares values as the device stores them: within half a step of
@@ -598,39 +663,50 @@ func same(p *site.Point, a, b float64) bool {
 
 func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	batches := map[Driver][]job{}
-	for ps := range e.dirty {
-		if ps.pending {
-			continue
+	texts := reasonTexts{}
+	e.retryWake = time.Time{}
+	e.dirty.each(func(ps *pointState) {
+		if ps.pending || !ps.primed {
+			// A pending write wakes the loop with its result; waking for
+			// its (past) retry time as well would spin the loop until it
+			// lands.
+			return
 		}
 		if !ps.retryAt.IsZero() && now.Before(ps.retryAt) {
-			continue
+			if e.retryWake.IsZero() || ps.retryAt.Before(e.retryWake) {
+				e.retryWake = ps.retryAt
+			}
+			return
 		}
-		delete(e.dirty, ps)
-		want, src, reason, ok := e.desired(ps, now)
+		e.dirty.unmark(ps)
+		g, ok := e.desired(ps, now)
 		if !ok {
-			continue
+			return
 		}
+		want, src := g.value, g.src
 		if ps.actualOK && same(ps.point, ps.actual, want) {
 			ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
 			ps.confirmed = true
-			continue
+			return
 		}
 		if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
-			continue
+			return
 		}
 		var old *float64
 		if ps.actualOK {
 			v := ps.actual
 			old = &v
 		}
+		reason := texts.text(g)
 		if ps.external && src != SourceOverride {
 			reason = "enforce after external change; " + reason
 		}
 		ps.pending = true
 		batches[ps.driver] = append(batches[ps.driver], job{ps: ps, value: want, old: old, source: src, reason: reason, attempt: ps.attempts + 1})
-	}
+	})
 	for d, jobs := range batches {
-		slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.ps.key, b.ps.key) })
+		// In the order of the site's point ids, as the states were made.
+		slices.SortFunc(jobs, func(a, b job) int { return a.ps.order - b.ps.order })
 		select {
 		case e.workers[d] <- jobs:
 		case <-ctx.Done():
@@ -640,9 +716,10 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 }
 
 // writer performs the writes of one driver in order, reads them back,
-// and journals each attempt. Journalling here rather than in the main
-// loop lets the journal group-commit the records of all drivers, and
-// keeps an fsync per write out of the loop that serves every point.
+// and journals each attempt, a batch's records together. Journalling
+// here rather than in the main loop lets the journal group-commit the
+// records of all drivers, and keeps an fsync out of the loop that serves
+// every point. A batch's results go back to the loop together.
 func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate float64) {
 	var last time.Time // real time of the last write request
 	pace := time.NewTimer(0)
@@ -683,13 +760,13 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 				}
 			}
 			if len(okPts) > 0 {
-				for k, r := range d.Read(ctx, okPts) {
-					r := r
-					rb[okIdx[k]] = &r
+				got := d.Read(ctx, okPts)
+				for k := range got {
+					rb[okIdx[k]] = &got[k]
 				}
 			}
 		}
-		var wg sync.WaitGroup
+		recs := make([]WriteRecord, len(jobs))
 		for i, j := range jobs {
 			err := errs[i]
 			if err == nil && rb[i] != nil {
@@ -707,24 +784,20 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 			if err != nil {
 				rec.Err = err.Error()
 			}
-			wg.Go(func() {
-				if jerr := e.cfg.Journal.Write(ctx, rec); jerr != nil && ctx.Err() == nil {
-					e.log.Error("journal write failed", "err", jerr)
-				}
-			})
+			recs[i] = rec
 			errs[i] = err
 		}
-		wg.Wait()
-		for i, j := range jobs {
-			e.send(ctx, writeResult{job: j, err: errs[i], readback: rb[i]})
+		if jerr := e.cfg.Journal.Writes(ctx, recs); jerr != nil && ctx.Err() == nil {
+			e.log.Error("journal write failed", "err", jerr, "records", len(recs))
 		}
-	}
-}
-
-func (e *Engine) send(ctx context.Context, r writeResult) {
-	select {
-	case e.results <- r:
-	case <-ctx.Done():
+		res := make([]writeResult, len(jobs))
+		for i, j := range jobs {
+			res[i] = writeResult{job: j, err: errs[i], readback: rb[i]}
+		}
+		select {
+		case e.results <- res:
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -736,7 +809,7 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
+func (e *Engine) result(res writeResult, now time.Time) {
 	j := res.job
 	ps := j.ps
 	if e.points[ps.key] != ps {
@@ -756,10 +829,12 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 		ps.lastErr = err.Error()
 		ps.retryAt = now.Add(e.backoff(ps.attempts))
 		e.log.Warn("write failed", "site", siteID, "point", ps.point.ID, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(ps.attempts), "err", err)
-		e.dirty[ps] = true
+		e.dirty.mark(ps)
 		return
 	}
-	e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
+	if e.log.Enabled(context.Background(), slog.LevelInfo) {
+		e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
+	}
 	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
 	if !ps.dueAt.IsZero() && e.cfg.Lag != nil {
 		e.cfg.Lag(siteID, now.Sub(ps.dueAt))
@@ -768,6 +843,34 @@ func (e *Engine) result(_ context.Context, res writeResult, now time.Time) {
 	ps.confirmed = true
 	ps.external = false
 	ps.writtenAt = time.Now()
+}
+
+// firstRead is what a driver's writable points held when the engine
+// started: the readings of points, whose states are states.
+type firstRead struct {
+	d        Driver
+	points   []*site.Point
+	states   []*pointState
+	readings []Reading
+}
+
+// firstRead takes a driver's first readings and lets its points be
+// written.
+func (e *Engine) firstRead(fr firstRead, now time.Time) {
+	for i, r := range fr.readings {
+		if e.cfg.Observe != nil {
+			if id, ok := e.driverSite[fr.d]; ok {
+				e.cfg.Observe(id, r)
+			}
+		}
+		ps := fr.states[i]
+		if e.points[ps.key] != ps {
+			continue // replaced by a reload meanwhile
+		}
+		e.readingOf(ps, r, now)
+		ps.primed = true
+		e.dirty.mark(ps)
+	}
 }
 
 // reading takes a value read from a device.
@@ -781,6 +884,11 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 	if ps == nil {
 		return // a read-only point: only Observe wants it
 	}
+	e.readingOf(ps, r, now)
+}
+
+// readingOf takes a value read from the device of a writable point.
+func (e *Engine) readingOf(ps *pointState, r Reading, now time.Time) {
 	if !r.Time.IsZero() && r.Time.Before(ps.writtenAt) {
 		// Sampled before our last write was confirmed (a subscription's
 		// first notification, a poll that crossed the write): it says
@@ -799,10 +907,11 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 	if ps.pending {
 		return
 	}
-	want, src, _, ok := e.desired(ps, now)
-	if !ok || same(ps.point, r.Value, want) {
+	g, ok := e.desired(ps, now)
+	if !ok || same(ps.point, r.Value, g.value) {
 		return
 	}
+	want, src := g.value, g.src
 	// The device holds something else than we put there: someone changed
 	// it at the BMS (or the device lost it).
 	if ps.confirmed && had && same(ps.point, prev, want) && src != SourceOverride {
@@ -819,7 +928,7 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 			ps.respectTill = time.Time{}
 		}
 	}
-	e.dirty[ps] = true
+	e.dirty.mark(ps)
 }
 
 func policyText(p Policy, until time.Time) string {
@@ -832,10 +941,8 @@ func policyText(p Policy, until time.Time) string {
 // nextTransition returns the next scheduled change of a point after now,
 // or the end of its plan.
 func (e *Engine) nextTransition(ps *pointState, now time.Time) time.Time {
-	for _, ch := range ps.timeline {
-		if !ch.Initial && ch.At.After(now) {
-			return ch.At
-		}
+	if at, ok := ps.site.plan.NextChange(ps.point.ID, now); ok {
+		return at
 	}
 	return now.Add(24 * time.Hour)
 }
@@ -890,7 +997,7 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 					for _, ps := range e.points {
 						if ps.driver == d {
 							ps.retryAt, ps.attempts = time.Time{}, 0
-							e.dirty[ps] = true
+							e.dirty.mark(ps)
 						}
 					}
 				} else {
@@ -924,7 +1031,7 @@ func (e *Engine) SetOverride(ctx context.Context, o Override) error {
 		e.overrides[ps] = &o
 		ps.external = false
 		ps.retryAt, ps.attempts = time.Time{}, 0
-		e.dirty[ps] = true
+		e.dirty.mark(ps)
 		e.journalOverride(ctx, o, "set", now)
 		e.log.Info("override set", "site", o.Site, "point", o.Point, "value", o.Value, "until", o.Until, "who", o.Who, "why", o.Why)
 	}); derr != nil {
@@ -950,7 +1057,7 @@ func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) e
 		e.journalOverride(ctx, o, "clear", now)
 		e.log.Info("override cleared", "site", siteID, "point", point, "who", who)
 		ps.retryAt, ps.attempts = time.Time{}, 0
-		e.dirty[ps] = true
+		e.dirty.mark(ps)
 	}); derr != nil {
 		return derr
 	}
@@ -975,7 +1082,7 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 		e.rebuildTransitions(now)
 		for _, ps := range e.points {
 			if ps.site.rt.Site.ID == siteID {
-				e.dirty[ps] = true
+				e.dirty.mark(ps)
 			}
 		}
 	})
@@ -1051,19 +1158,19 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				} else {
 					if ps != nil {
 						delete(e.overrides, ps)
-						delete(e.dirty, ps)
+						e.dirty.unmark(ps)
 					}
-					ps = &pointState{key: key, site: ss, point: p, driver: d, policy: pol}
+					ps = e.newPointState(key, ss, p, d, pol)
 					e.points[key] = ps
 				}
-				e.dirty[ps] = true
+				e.dirty.mark(ps)
 			}
 		}
 		for key, ps := range e.points {
 			if !keep[key] {
 				delete(e.points, key)
 				delete(e.overrides, ps)
-				delete(e.dirty, ps)
+				e.dirty.unmark(ps)
 			}
 		}
 		for d := range oldDrivers {

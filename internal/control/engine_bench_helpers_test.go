@@ -33,7 +33,7 @@ type benchFleet struct {
 	points [][]*site.Point
 }
 
-func newBenchFleet(b *testing.B) *benchFleet {
+func newBenchFleet(b testing.TB) *benchFleet {
 	b.Helper()
 	f := &benchFleet{}
 	for d := range benchDevices {
@@ -61,7 +61,7 @@ func newBenchFleet(b *testing.B) *benchFleet {
 }
 
 // reset sets every point to its vacant value 0 and clears the counts.
-func (f *benchFleet) reset(b *testing.B) {
+func (f *benchFleet) reset(b testing.TB) {
 	b.Helper()
 	for d, s := range f.sims {
 		require.NoError(b, s.Set(benchUnit, site.HoldingRegister, 0, make([]uint16, len(f.points[d]))...))
@@ -112,7 +112,7 @@ type engineRun struct {
 
 // startEngine builds a driver per device with opts (URL filled in) and
 // runs an engine over the sites until stop.
-func (f *benchFleet) startEngine(b *testing.B, sites []*site.Site, plans []*schedule.Compiler, opts modbus.Options) *engineRun {
+func (f *benchFleet) startEngine(b testing.TB, sites []*site.Site, plans []*schedule.Compiler, opts modbus.Options) *engineRun {
 	b.Helper()
 	eng := control.New(control.Config{})
 	r := &engineRun{done: make(chan error, 1)}
@@ -130,7 +130,7 @@ func (f *benchFleet) startEngine(b *testing.B, sites []*site.Site, plans []*sche
 	return r
 }
 
-func (r *engineRun) stop(b *testing.B) {
+func (r *engineRun) stop(b testing.TB) {
 	b.Helper()
 	r.cancel()
 	select {

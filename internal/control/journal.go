@@ -10,7 +10,9 @@ import (
 // what and why. Implementations are safe for concurrent use and return
 // only once the record is durable.
 type Journal interface {
-	Write(ctx context.Context, r WriteRecord) error
+	// Writes records write attempts, the results of one batch of a
+	// driver together.
+	Writes(ctx context.Context, rs []WriteRecord) error
 	Override(ctx context.Context, r OverrideRecord) error
 	Device(ctx context.Context, r DeviceRecord) error
 	Event(ctx context.Context, r EventRecord) error
@@ -68,7 +70,7 @@ type EventRecord struct {
 
 type nopJournal struct{}
 
-func (nopJournal) Write(context.Context, WriteRecord) error       { return nil }
+func (nopJournal) Writes(context.Context, []WriteRecord) error    { return nil }
 func (nopJournal) Override(context.Context, OverrideRecord) error { return nil }
 func (nopJournal) Device(context.Context, DeviceRecord) error     { return nil }
 func (nopJournal) Event(context.Context, EventRecord) error       { return nil }

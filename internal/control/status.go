@@ -60,10 +60,12 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		slices.SortFunc(st.Devices, func(a, b DeviceStatus) int {
 			return strings.Compare(a.Site+"/"+a.Connection+"/"+a.Device, b.Site+"/"+b.Connection+"/"+b.Device)
 		})
+		texts := reasonTexts{}
 		for _, ps := range e.points {
 			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, LastError: ps.lastErr, RetryAt: ps.retryAt}
-			if v, src, reason, ok := e.desired(ps, now); ok {
-				p.Desired, p.Source, p.Reason = &v, src, reason
+			if g, ok := e.desired(ps, now); ok {
+				v := g.value
+				p.Desired, p.Source, p.Reason = &v, g.src, texts.text(g)
 				p.DesiredText = ps.point.Format(site.Value{Num: v, Label: ps.point.Label(v)})
 				p.InSync = ps.actualOK && same(ps.point, ps.actual, v)
 			}

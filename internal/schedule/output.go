@@ -150,6 +150,37 @@ func (c *Compiler) ValueAt(pointID string, t time.Time) (Change, bool) {
 	return c.change(ps, w.end, false, false, w.reasons), true
 }
 
+// NextChange returns when a point next changes after instant t: the At
+// of the first change of its Timeline after t that is not its initial
+// value. It reports false for a point no space binds and when the point
+// does not change again within the range. It builds no timeline, so a
+// control engine can keep one next transition per point instead of
+// every point's whole timeline.
+func (c *Compiler) NextChange(pointID string, t time.Time) (time.Time, bool) {
+	c.ensureBuilt()
+	ps := c.pointByID[pointID]
+	if ps == nil {
+		return time.Time{}, false
+	}
+	// The changes at the start of the range are initial values.
+	ns := max(t.UnixNano(), c.fromNs)
+	ws := ps.windows
+	// The first window that ends after ns: it either starts after ns or
+	// is in force at ns and ends next.
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].end > ns })
+	if i == len(ws) {
+		return time.Time{}, false
+	}
+	next := ws[i].end
+	if ws[i].start > ns {
+		next = ws[i].start
+	}
+	if next >= c.toNs {
+		return time.Time{}, false
+	}
+	return c.instant(next), true
+}
+
 // SortChanges sorts changes by time, then site id, then point id: the
 // order of Changes, for callers that join the changes of several sites.
 func SortChanges(cs []Change) {

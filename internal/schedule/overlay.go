@@ -46,6 +46,7 @@ type Output struct {
 type PlanSource interface {
 	ValueAt(pointID string, t time.Time) (Change, bool)
 	Timeline(pointID string) []Change
+	NextChange(pointID string, t time.Time) (time.Time, bool)
 }
 
 // Overlay is a compiled plan refined by what happens in the building:
@@ -159,6 +160,22 @@ func (o *Overlay) outputAt(out *Output, t time.Time) (Change, bool) {
 		}
 	}
 	return ch, true
+}
+
+// NextChange returns when a point next changes after t, as the first
+// change of its Timeline after t that is not its initial value. Points
+// without releases or an output ask the base plan, which builds no
+// timeline.
+func (o *Overlay) NextChange(pointID string, t time.Time) (time.Time, bool) {
+	if o.outputs[pointID] == nil && len(o.releases[pointID]) == 0 {
+		return o.base.NextChange(pointID, t)
+	}
+	for _, ch := range o.Timeline(pointID) {
+		if !ch.Initial && ch.At.After(t) {
+			return ch.At, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Timeline returns the point's changes with the releases and outputs

@@ -1,0 +1,75 @@
+package schedule
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// nextByTimeline is what NextChange must answer: the first change of the
+// timeline after t that is not the initial value.
+func nextByTimeline(p PlanSource, pointID string, t time.Time) (time.Time, bool) {
+	for _, ch := range p.Timeline(pointID) {
+		if !ch.Initial && ch.At.After(t) {
+			return ch.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// requireNextChanges checks NextChange against the timeline at every
+// change of the point, a nanosecond either side of it, and before and
+// after the range.
+func requireNextChanges(t *testing.T, p PlanSource, pointID string, from, to time.Time) int {
+	t.Helper()
+	probes := []time.Time{from.Add(-time.Hour), from, from.Add(time.Nanosecond), to.Add(-time.Nanosecond), to, to.Add(time.Hour)}
+	for _, ch := range p.Timeline(pointID) {
+		probes = append(probes, ch.At.Add(-time.Nanosecond), ch.At, ch.At.Add(time.Nanosecond), ch.At.Add(37*time.Minute))
+	}
+	for _, at := range probes {
+		want, wantOK := nextByTimeline(p, pointID, at)
+		got, ok := p.NextChange(pointID, at)
+		require.Equal(t, wantOK, ok, "%s after %s", pointID, at)
+		require.True(t, want.Equal(got), "%s after %s: got %s, want %s", pointID, at, got, want)
+	}
+	return len(probes)
+}
+
+func TestNextChangeFollowsTimeline(t *testing.T) {
+	ds, bookings := generate(t, 2, 7)
+	from, to := testRange(t)
+	p := NewPlan(ds.Sites, from, to)
+	p.SetBookings(bookings)
+	probes := 0
+	for _, c := range p.Compilers() {
+		for _, id := range sortedPointIDs(c.Site()) {
+			probes += requireNextChanges(t, c, id, from, to)
+		}
+	}
+	require.Greater(t, probes, 1000, "the data set has changes to probe")
+	_, ok := p.Compilers()[0].NextChange("no-such-point", from)
+	require.False(t, ok)
+}
+
+func TestOverlayNextChange(t *testing.T) {
+	s, c := overlaid(t)
+	from, to := at(t, "2026-11-26 16:00"), at(t, "2026-11-27 00:00")
+	o := NewOverlay(c, s, from, to, []Release{
+		{Point: "room-12.mode", From: at(t, "2026-11-26 19:20"), To: at(t, "2026-11-26 21:00"), Why: "no-show"},
+		{Point: "pitch.floodlight", From: at(t, "2026-11-26 18:00"), To: at(t, "2026-11-26 18:03"), Why: "waiting for a card"},
+		{Point: "pitch.floodlight", From: at(t, "2026-11-26 19:55"), To: at(t, "2026-11-26 19:56"), Why: "warning"},
+	}, nil)
+	for _, id := range sortedPointIDs(s) {
+		requireNextChanges(t, o, id, from, to)
+	}
+	// The release moves room 12's switch to economy from 21:00 (the end
+	// of the booking's lag) to 19:20.
+	next, ok := o.NextChange("room-12.mode", at(t, "2026-11-26 19:00"))
+	require.True(t, ok)
+	require.Equal(t, at(t, "2026-11-26 19:20"), next)
+	// The card wait moves the floodlight's switch on from 18:00 to 18:03.
+	next, ok = o.NextChange("pitch.floodlight", at(t, "2026-11-26 17:00"))
+	require.True(t, ok)
+	require.Equal(t, at(t, "2026-11-26 18:03"), next)
+}
