@@ -338,7 +338,7 @@ func (c *Client) emitErr(b *readBatch, err error, emit func(int, control.Reading
 func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
 	errs := make([]error, len(ws))
 	lim := c.s.limits()
-	var items []writeItem
+	items := make([]writeItem, 0, len(ws))
 	for i, w := range ws {
 		it, err := c.encode(i, w, lim)
 		if err != nil {
@@ -380,9 +380,35 @@ func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
 					it.value, it.p.ID, c.s.name, b.Unit, b.Table, it.p.Modbus.Address, err)
 				continue
 			}
-			c.log.Info("modbus write", "point", it.p.ID, "value", it.value, "unit", b.Unit,
-				"table", b.Table, "address", it.p.Modbus.Address, "function", b.FunctionName)
+			if c.log.Enabled(context.Background(), slog.LevelDebug) {
+				c.log.Debug("modbus write", "point", it.p.ID, "value", it.value, "unit", b.Unit,
+					"table", b.Table, "address", it.p.Modbus.Address, "function", b.FunctionName)
+			}
 		}
+	}
+	if !at[order[len(order)-1]].After(now) {
+		// No request waits for a WriteRate slot: all go to the link at
+		// once, and the caller is woken once, when the last is done.
+		jobs := make([]job, len(order))
+		group := &jobGroup{}
+		group.left.Store(int32(len(order)))
+		last := make(chan *job, 1)
+		for k, i := range order {
+			jobs[k] = job{unit: batches[i].Unit, abandon: ctx.Done(), done: last, group: group, batch: i, do: writeFunc(batches[i])}
+		}
+		c.link.submit(jobs)
+		select {
+		case <-last:
+		case <-ctx.Done():
+		}
+		for k := range jobs {
+			if err := ctx.Err(); !jobs[k].over.Load() {
+				result(batches[jobs[k].batch], err)
+				continue
+			}
+			result(batches[jobs[k].batch], jobs[k].err)
+		}
+		return errs
 	}
 submit:
 	for _, i := range order {

@@ -288,9 +288,8 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 		unit uint8
 		addr uint16
 	}
-	rmw := map[rmwKey]int{} // index in out
-	groups := map[groupKey][]writeItem{}
-	var keys []groupKey
+	var rmw map[rmwKey]int // index in out
+	rest := make([]writeItem, 0, len(items))
 	for _, it := range items {
 		a := it.p.Modbus
 		if a.Table == site.HoldingRegister && it.p.Type == site.TypeBool {
@@ -300,6 +299,9 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 				out[i].Points = append(out[i].Points, it.p.ID)
 				continue
 			}
+			if rmw == nil {
+				rmw = map[rmwKey]int{}
+			}
 			rmw[k] = len(out)
 			out = append(out, writeBatch{Request: Request{
 				Unit: it.unit, Function: FuncWriteSingleRegister, FunctionName: "read_modify_write_register",
@@ -307,58 +309,49 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 			}, items: []writeItem{it}, rmw: true})
 			continue
 		}
-		k := groupKey{it.unit, a.Table}
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
-		}
-		groups[k] = append(groups[k], it)
+		rest = append(rest, it)
 	}
-	slices.SortFunc(keys, func(a, b groupKey) int {
-		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.table, b.table))
+	// By unit, table and address; writes to one address keep their order.
+	// The requests then carry neighbouring runs of rest, not copies.
+	slices.SortStableFunc(rest, func(a, b writeItem) int {
+		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.p.Modbus.Table, b.p.Modbus.Table),
+			cmp.Compare(a.p.Modbus.Address, b.p.Modbus.Address))
 	})
-	for _, k := range keys {
-		its := groups[k]
-		slices.SortStableFunc(its, func(a, b writeItem) int { return cmp.Compare(a.p.Modbus.Address, b.p.Modbus.Address) })
+	for i := 0; i < len(rest); {
+		unit, table := rest[i].unit, rest[i].p.Modbus.Table
 		limit := min(lim.maxRegisters(), maxWriteRegisters)
-		if k.table == site.Coil {
+		if table == site.Coil {
 			limit = min(lim.maxBits(), maxWriteBits)
 		}
-		var cur *writeBatch
-		end := 0
-		flush := func() {
-			if cur == nil {
-				return
+		start := int(rest[i].p.Modbus.Address)
+		end := start + width(rest[i].p)
+		j := i + 1
+		for lim.WriteMultiple && j < len(rest) && rest[j].unit == unit && rest[j].p.Modbus.Table == table {
+			s, w := int(rest[j].p.Modbus.Address), width(rest[j].p)
+			if s != end || end+w-start > limit {
+				break
 			}
-			cur.Quantity = uint16(end - int(cur.Start))
-			switch {
-			case k.table == site.Coil && len(cur.items) == 1:
-				cur.Function = FuncWriteSingleCoil
-			case k.table == site.Coil:
-				cur.Function = FuncWriteMultipleCoils
-			case cur.Quantity == 1:
-				cur.Function = FuncWriteSingleRegister
-			default:
-				cur.Function = FuncWriteMultipleRegisters
-			}
-			cur.FunctionName = FunctionName(cur.Function)
-			out = append(out, *cur)
+			end += w
+			j++
 		}
-		for _, it := range its {
-			s := int(it.p.Modbus.Address)
-			w := width(it.p)
-			if cur != nil && lim.WriteMultiple && s == end && end+w-int(cur.Start) <= limit {
-				cur.items = append(cur.items, it)
-				cur.Points = append(cur.Points, it.p.ID)
-				end += w
-				continue
-			}
-			flush()
-			cur = &writeBatch{Request: Request{
-				Unit: k.unit, Table: k.table, Start: uint16(s), Points: []string{it.p.ID},
-			}, items: []writeItem{it}}
-			end = s + w
+		b := writeBatch{Request: Request{Unit: unit, Table: table, Start: uint16(start), Quantity: uint16(end - start),
+			Points: make([]string, j-i)}, items: rest[i:j:j]}
+		for k, it := range b.items {
+			b.Points[k] = it.p.ID
 		}
-		flush()
+		switch {
+		case table == site.Coil && j-i == 1:
+			b.Function = FuncWriteSingleCoil
+		case table == site.Coil:
+			b.Function = FuncWriteMultipleCoils
+		case b.Quantity == 1:
+			b.Function = FuncWriteSingleRegister
+		default:
+			b.Function = FuncWriteMultipleRegisters
+		}
+		b.FunctionName = FunctionName(b.Function)
+		out = append(out, b)
+		i = j
 	}
 	return out
 }

@@ -101,7 +101,7 @@ func BenchmarkBareSame10k(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		errc := make(chan error, 1)
-		go func() { errc <- f.bareSame(1) }()
+		go func() { errc <- f.bareSame(1, false) }()
 		seen, err := f.await(1, reconcileLimit)
 		require.NoError(b, <-errc)
 		b.StopTimer()
@@ -119,59 +119,80 @@ func BenchmarkBareSame10k(b *testing.B) {
 // BenchmarkBareSame10k in turn within each iteration (the order
 // alternates), so that both see the same load on a shared machine, and
 // reports each one's time to the last point, their ratio, and the
-// requests each sent by function code.
+// requests each sent by function code. "fc16" devices take neighbouring
+// registers in one write (two FC16 requests per device); "fc6" devices
+// one register per write request (write_multiple: false in the
+// mapping), so the engine sends 10,000 FC6 writes, like many older
+// controllers need.
 func BenchmarkReconcileVsBare(b *testing.B) {
 	f := newBenchFleet(b)
-	engine := func() time.Duration {
-		f.reset(b)
-		now := time.Now()
-		sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
-		start := time.Now()
-		r := f.startEngine(b, sites, plans, modbus.Options{WriteRate: -1})
-		seen, err := f.await(1, reconcileLimit)
-		r.stop(b)
-		require.NoError(b, err)
-		return latest(seen).Sub(start)
+	no := false
+	for _, tc := range []struct {
+		name   string
+		opts   modbus.Options
+		single bool
+	}{
+		{"fc16", modbus.Options{WriteRate: -1}, false},
+		{"fc6", modbus.Options{WriteRate: -1, WriteMultiple: &no}, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			engine := func() time.Duration {
+				f.reset(b)
+				now := time.Now()
+				sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
+				start := time.Now()
+				r := f.startEngine(b, sites, plans, tc.opts)
+				seen, err := f.await(1, reconcileLimit)
+				r.stop(b)
+				require.NoError(b, err)
+				return latest(seen).Sub(start)
+			}
+			bare := func() time.Duration {
+				f.reset(b)
+				start := time.Now()
+				errc := make(chan error, 1)
+				go func() { errc <- f.bareSame(1, tc.single) }()
+				seen, err := f.await(1, reconcileLimit)
+				require.NoError(b, <-errc)
+				require.NoError(b, err)
+				return latest(seen).Sub(start)
+			}
+			var tEngine, tBare time.Duration
+			engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
+			add := func(to modbussim.Counts) {
+				for fc, n := range f.counts() {
+					to[fc] += n
+				}
+			}
+			for i := range b.N {
+				if i%2 == 0 {
+					tEngine += engine()
+					add(engineCounts)
+					tBare += bare()
+					add(bareCounts)
+				} else {
+					tBare += bare()
+					add(bareCounts)
+					tEngine += engine()
+					add(engineCounts)
+				}
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(ms(tEngine), "engine-ms")
+			b.ReportMetric(ms(tBare), "bare-ms")
+			b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+			write := uint8(16)
+			if tc.single {
+				write = 6
+			}
+			for _, fc := range []uint8{3, write} {
+				b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
+				b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))
+			}
+			require.Equal(b, bareCounts[write], engineCounts[write], "the same writes")
+			require.NotZero(b, engineCounts[write])
+		})
 	}
-	bare := func() time.Duration {
-		f.reset(b)
-		start := time.Now()
-		errc := make(chan error, 1)
-		go func() { errc <- f.bareSame(1) }()
-		seen, err := f.await(1, reconcileLimit)
-		require.NoError(b, <-errc)
-		require.NoError(b, err)
-		return latest(seen).Sub(start)
-	}
-	var tEngine, tBare time.Duration
-	engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
-	add := func(to modbussim.Counts) {
-		for fc, n := range f.counts() {
-			to[fc] += n
-		}
-	}
-	for i := range b.N {
-		if i%2 == 0 {
-			tEngine += engine()
-			add(engineCounts)
-			tBare += bare()
-			add(bareCounts)
-		} else {
-			tBare += bare()
-			add(bareCounts)
-			tEngine += engine()
-			add(engineCounts)
-		}
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	b.ReportMetric(ms(tEngine), "engine-ms")
-	b.ReportMetric(ms(tBare), "bare-ms")
-	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
-	for _, fc := range []uint8{3, 16} {
-		b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
-		b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))
-	}
-	require.Equal(b, bareCounts[16], engineCounts[16], "the same FC16 writes")
 }
 
 // transitionLead is how long after the start of an iteration all 10,000

@@ -121,12 +121,11 @@ type Engine struct {
 	sites []*siteState
 
 	cmds     chan func()
-	results  chan []writeResult
+	results  chan writeResults
 	readings chan readings
 
 	// Fields below are owned by the Run goroutine.
 	points      map[string]*pointState // by "site/point"
-	byPoint     map[*site.Point]*pointState
 	byDriver    map[Driver]map[string]*pointState // by driver and point id
 	driverSite  map[Driver]string
 	transitions transitions
@@ -136,18 +135,37 @@ type Engine struct {
 	overrides   map[*pointState]*Override
 	devices     map[string]DeviceState // by "site/connection/device"
 	workers     map[Driver]chan []job
-	stops       map[Driver][]context.CancelFunc // writer, watcher
+	stops       map[Driver][]context.CancelFunc // writer, watcher (nil until started)
+	unwatched   map[Driver][]*site.Point        // drivers whose watcher waits for their first read and writes
+	readIn      map[Driver]bool                 // drivers whose first read is in
+	inflight    map[Driver]int                  // batches handed to a driver's writer and not yet back
 	spawn       func(func(context.Context)) context.CancelFunc
 	started     bool
 }
 
-// startDriver starts the writer and the watcher of a driver.
-func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64) {
+// startDriver starts the writer and the watcher of a driver. With later
+// set, the watcher waits for startWatch.
+func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64, later bool) {
 	ch := make(chan []job, 16)
 	e.workers[d] = ch
-	e.stops[d] = []context.CancelFunc{
-		e.spawn(func(ctx context.Context) { e.writer(ctx, d, ch, rate) }),
-		e.watch(d, points),
+	e.stops[d] = []context.CancelFunc{e.spawn(func(ctx context.Context) { e.writer(ctx, d, ch, rate) }), nil}
+	if later {
+		e.unwatched[d] = points
+		return
+	}
+	e.stops[d][1] = e.watch(d, points)
+}
+
+// startWatches starts the watchers of the drivers started with later
+// whose first read is in and whose writes it caused are done: at a cold
+// start, the first writes then wait for no poll, and the poll reads what
+// they wrote.
+func (e *Engine) startWatches() {
+	for d, points := range e.unwatched {
+		if e.readIn[d] && e.inflight[d] == 0 {
+			delete(e.unwatched, d)
+			e.stops[d][1] = e.watch(d, points)
+		}
 	}
 }
 
@@ -200,10 +218,8 @@ func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	})
 }
 
-// index rebuilds the lookups of point states by model point and by
-// driver and point id.
+// index rebuilds the lookup of point states by driver and point id.
 func (e *Engine) index() {
-	clear(e.byPoint)
 	clear(e.byDriver)
 	if e.driverSite == nil {
 		e.driverSite = map[Driver]string{}
@@ -213,9 +229,6 @@ func (e *Engine) index() {
 		for _, d := range ss.rt.Drivers {
 			e.driverSite[d] = ss.rt.Site.ID
 		}
-	}
-	if len(e.byPoint) == 0 {
-		e.byPoint = make(map[*site.Point]*pointState, len(e.points))
 	}
 	// Sized up front: growing 10,000 entries was most of a start's
 	// indexing.
@@ -227,7 +240,6 @@ func (e *Engine) index() {
 		e.byDriver[d] = make(map[string]*pointState, n)
 	}
 	for _, ps := range e.points {
-		e.byPoint[ps.point] = ps
 		e.byDriver[ps.driver][ps.point.ID] = ps
 	}
 }
@@ -235,6 +247,9 @@ func (e *Engine) index() {
 type siteState struct {
 	rt   SiteRuntime
 	plan Plan
+	// added holds the states of the site's writable points from AddSite
+	// until Run takes them into its lookups.
+	added []pointState
 }
 
 type pointState struct {
@@ -260,6 +275,7 @@ type pointState struct {
 	respectTill time.Time
 	dueAt       time.Time // the scheduled transition not yet confirmed written, for Lag
 	dirty       bool      // in the engine's dirty set
+	gone        bool      // replaced or removed by a reload
 	// primed is set once the engine knows what the device held when it
 	// started (its first reading is in), so that a restart writes only
 	// what differs; points added by a reload start primed.
@@ -275,10 +291,13 @@ type job struct {
 	attempt int
 }
 
-type writeResult struct {
-	job      job
-	err      error
-	readback *Reading
+// writeResults are the outcomes of a writer's batch: per job, the error
+// (nil: written and read back right) and the read-back, if any.
+type writeResults struct {
+	d         Driver
+	jobs      []job
+	errs      []error
+	readbacks []*Reading
 }
 
 // New returns an engine.
@@ -307,15 +326,17 @@ func New(cfg Config) *Engine {
 	return &Engine{
 		cfg: cfg, log: cfg.Logger,
 		cmds:      make(chan func()),
-		results:   make(chan []writeResult, 64),
+		results:   make(chan writeResults, 64),
 		readings:  make(chan readings, 64),
 		points:    map[string]*pointState{},
-		byPoint:   map[*site.Point]*pointState{},
 		byDriver:  map[Driver]map[string]*pointState{},
 		overrides: map[*pointState]*Override{},
 		devices:   map[string]DeviceState{},
 		workers:   map[Driver]chan []job{},
 		stops:     map[Driver][]context.CancelFunc{},
+		unwatched: map[Driver][]*site.Point{},
+		readIn:    map[Driver]bool{},
+		inflight:  map[Driver]int{},
 	}
 }
 
@@ -331,6 +352,8 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	// One allocation for the site's states; Run indexes them.
+	slab := make([]pointState, 0, len(ids))
 	for _, id := range ids {
 		p := rt.Site.Points[id]
 		if !p.Writable() {
@@ -344,11 +367,14 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		if pol == "" {
 			pol = Respect
 		}
-		ps := e.newPointState(rt.Site.ID+"/"+id, ss, p, d, pol)
-		e.points[ps.key] = ps
+		e.nextOrder++
+		slab = append(slab, pointState{key: rt.Site.ID + "/" + id, order: e.nextOrder, site: ss, point: p, driver: d, policy: pol})
 	}
-	// Run builds the lookups once: rebuilding them here made adding n
-	// sites quadratic (1.2 s of CPU for 72 sites of 139 points).
+	ss.added = slab
+	// Run builds the lookups once, sized for every site: rebuilding them
+	// here made adding n sites quadratic (1.2 s of CPU for 72 sites of
+	// 139 points), and growing them point by point cost more than the
+	// rest of AddSite.
 	return nil
 }
 
@@ -377,35 +403,57 @@ func (e *Engine) do(ctx context.Context, f func()) error {
 // one writer per driver, and waits for all of them before it returns.
 func (e *Engine) Run(ctx context.Context) error {
 	e.started = true
-	e.index()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	// Drivers and the points each watches.
+	// Take the point states AddSite made, and list per driver the points
+	// it watches (all of them) and the writable ones it reads first.
 	type watch struct {
 		d      Driver
 		points []*site.Point
+		first  firstRead
 	}
 	var watches []*watch
 	byDriver := map[Driver]*watch{}
+	n := 0
 	for _, ss := range e.sites {
+		n += len(ss.added)
+	}
+	if len(e.points) == 0 {
+		e.points = make(map[string]*pointState, n)
+	}
+	for _, ss := range e.sites {
+		added, k := ss.added, 0 // in point id order, as PointIDs
+		var w *watch
+		conn := ""
 		for _, id := range ss.rt.Site.PointIDs() {
 			p := ss.rt.Site.Points[id]
-			d := ss.rt.Drivers[p.Connection]
-			if d == nil {
-				continue
-			}
-			w := byDriver[d]
-			if w == nil {
-				w = &watch{d: d}
-				byDriver[d] = w
-				watches = append(watches, w)
+			if w == nil || p.Connection != conn {
+				conn, w = p.Connection, nil
+				d := ss.rt.Drivers[conn]
+				if d == nil {
+					continue
+				}
+				if w = byDriver[d]; w == nil {
+					w = &watch{d: d, first: firstRead{d: d}}
+					byDriver[d] = w
+					watches = append(watches, w)
+				}
 			}
 			w.points = append(w.points, p)
+			if k < len(added) && added[k].point == p {
+				ps := &added[k]
+				k++
+				e.points[ps.key] = ps
+				w.first.points = append(w.first.points, p)
+				w.first.states = append(w.first.states, ps)
+			}
 		}
+		ss.added = nil
 	}
+	e.index()
 	rates := map[Driver]float64{}
 	for _, ss := range e.sites {
 		for conn, r := range ss.rt.WriteRates {
@@ -422,8 +470,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Go(func() { f(cctx) })
 		return ccancel
 	}
+	// A driver's watcher starts once its first read is in and the writes
+	// that read called for are done: both read every point, and at a
+	// cold start of many devices polls queued before the first writes
+	// would only delay them.
 	for _, w := range watches {
-		e.startDriver(w.d, w.points, rates[w.d])
+		e.startDriver(w.d, w.points, rates[w.d], len(w.first.points) > 0)
 	}
 
 	// Learn what the devices hold before writing anything, so a restart
@@ -433,15 +485,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// work of deciding values overlaps the other devices' reads.
 	firsts := make(chan firstRead, len(watches))
 	for _, w := range watches {
-		var fr firstRead
-		for _, p := range w.points {
-			if ps := e.byPoint[p]; ps != nil {
-				fr.points = append(fr.points, p)
-				fr.states = append(fr.states, ps)
-			}
-		}
-		if len(fr.points) > 0 {
-			fr.d = w.d
+		if fr := w.first; len(fr.points) > 0 {
 			wg.Go(func() {
 				fr.readings = w.d.Read(ctx, fr.points)
 				firsts <- fr // buffered for every driver
@@ -469,6 +513,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.heartbeats(ctx, now, nextHeartbeat, hbCount)
 		e.reconcile(ctx, now)
+		if len(e.unwatched) > 0 {
+			e.startWatches()
+		}
 		wake := e.nextWake(now, lastResync, nextHeartbeat)
 		timer.Stop()
 		timer.Reset(max(wake.Sub(now), 0))
@@ -498,9 +545,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			}
 		case res := <-e.results:
+			if _, running := e.workers[res.d]; running {
+				e.inflight[res.d]--
+			}
 			now := e.cfg.Clock.Now()
-			for _, r := range res {
-				e.result(r, now)
+			for i := range res.jobs {
+				e.result(&res.jobs[i], res.errs[i], res.readbacks[i], now)
 			}
 		case <-health.C:
 			e.health(ctx, e.cfg.Clock.Now())
@@ -707,6 +757,7 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	for d, jobs := range batches {
 		// In the order of the site's point ids, as the states were made.
 		slices.SortFunc(jobs, func(a, b job) int { return a.ps.order - b.ps.order })
+		e.inflight[d]++
 		select {
 		case e.workers[d] <- jobs:
 		case <-ctx.Done():
@@ -766,38 +817,42 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 				}
 			}
 		}
-		recs := make([]WriteRecord, len(jobs))
 		for i, j := range jobs {
-			err := errs[i]
-			if err == nil && rb[i] != nil {
+			if errs[i] == nil && rb[i] != nil {
 				switch r := *rb[i]; {
 				case r.Err != nil:
-					err = fmt.Errorf("read back: %w", r.Err)
+					errs[i] = fmt.Errorf("read back: %w", r.Err)
 				case !same(j.ps.point, r.Value, j.value):
-					err = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
+					errs[i] = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
 				}
 			}
-			rec := WriteRecord{
-				Time: e.cfg.Clock.Now(), Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: j.old, New: j.value,
-				Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
-			}
-			if err != nil {
-				rec.Err = err.Error()
-			}
-			recs[i] = rec
-			errs[i] = err
 		}
-		if jerr := e.cfg.Journal.Writes(ctx, recs); jerr != nil && ctx.Err() == nil {
-			e.log.Error("journal write failed", "err", jerr, "records", len(recs))
-		}
-		res := make([]writeResult, len(jobs))
-		for i, j := range jobs {
-			res[i] = writeResult{job: j, err: errs[i], readback: rb[i]}
-		}
+		e.journalWrites(ctx, jobs, errs)
 		select {
-		case e.results <- res:
+		case e.results <- writeResults{d: d, jobs: jobs, errs: errs, readbacks: rb}:
 		case <-ctx.Done():
 		}
+	}
+}
+
+// journalWrites records a batch's write attempts, one record each.
+func (e *Engine) journalWrites(ctx context.Context, jobs []job, errs []error) {
+	if _, none := e.cfg.Journal.(nopJournal); none {
+		return
+	}
+	now := e.cfg.Clock.Now()
+	recs := make([]WriteRecord, len(jobs))
+	for i, j := range jobs {
+		recs[i] = WriteRecord{
+			Time: now, Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: j.old, New: j.value,
+			Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
+		}
+		if errs[i] != nil {
+			recs[i].Err = errs[i].Error()
+		}
+	}
+	if err := e.cfg.Journal.Writes(ctx, recs); err != nil && ctx.Err() == nil {
+		e.log.Error("journal write failed", "err", err, "records", len(recs))
 	}
 }
 
@@ -809,15 +864,13 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-func (e *Engine) result(res writeResult, now time.Time) {
-	j := res.job
+func (e *Engine) result(j *job, err error, readback *Reading, now time.Time) {
 	ps := j.ps
-	if e.points[ps.key] != ps {
+	if ps.gone {
 		return // the point was replaced by a reload while its write ran
 	}
 	ps.pending = false
-	err := res.err
-	if r := res.readback; r != nil && r.Err == nil {
+	if r := readback; r != nil && r.Err == nil {
 		ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
 	}
 	if err == nil && e.cfg.DryRun {
@@ -857,6 +910,7 @@ type firstRead struct {
 // firstRead takes a driver's first readings and lets its points be
 // written.
 func (e *Engine) firstRead(fr firstRead, now time.Time) {
+	e.readIn[fr.d] = true
 	for i, r := range fr.readings {
 		if e.cfg.Observe != nil {
 			if id, ok := e.driverSite[fr.d]; ok {
@@ -864,7 +918,7 @@ func (e *Engine) firstRead(fr firstRead, now time.Time) {
 			}
 		}
 		ps := fr.states[i]
-		if e.points[ps.key] != ps {
+		if ps.gone {
 			continue // replaced by a reload meanwhile
 		}
 		e.readingOf(ps, r, now)
@@ -1159,6 +1213,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 					if ps != nil {
 						delete(e.overrides, ps)
 						e.dirty.unmark(ps)
+						ps.gone = true
 					}
 					ps = e.newPointState(key, ss, p, d, pol)
 					e.points[key] = ps
@@ -1171,13 +1226,19 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				delete(e.points, key)
 				delete(e.overrides, ps)
 				e.dirty.unmark(ps)
+				ps.gone = true
 			}
 		}
 		for d := range oldDrivers {
 			if _, used := newPoints[d]; !used {
 				for _, stop := range e.stops[d] {
-					stop()
+					if stop != nil {
+						stop()
+					}
 				}
+				delete(e.unwatched, d)
+				delete(e.readIn, d)
+				delete(e.inflight, d)
 				delete(e.stops, d)
 				delete(e.workers, d)
 				unused = append(unused, d)
@@ -1186,9 +1247,13 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 		for d, pts := range newPoints {
 			switch {
 			case !oldDrivers[d]:
-				e.startDriver(d, pts, rates[d])
+				e.startDriver(d, pts, rates[d], false)
 			case !samePoints(oldPoints[d], pts):
 				// Same link, other points: only the watch is renewed.
+				if _, waiting := e.unwatched[d]; waiting {
+					e.unwatched[d] = pts
+					break
+				}
 				e.stops[d][1]()
 				e.stops[d][1] = e.watch(d, pts)
 			}

@@ -31,6 +31,18 @@ const (
 type benchFleet struct {
 	sims   []*modbussim.Server
 	points [][]*site.Point
+
+	mu    sync.Mutex
+	watch *writeWatch // armed by reset
+}
+
+// writeWatch notes when each point of the fleet is first written a value,
+// from the simulators' write hooks.
+type writeWatch struct {
+	value uint16
+	seen  [][]time.Time
+	left  int
+	done  chan struct{}
 }
 
 func newBenchFleet(b testing.TB) *benchFleet {
@@ -55,18 +67,49 @@ func newBenchFleet(b testing.TB) *benchFleet {
 		}
 		f.sims = append(f.sims, sim)
 		f.points = append(f.points, pts)
+		sim.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
+			f.wrote(d, unitID, table, addr, values)
+		})
 	}
 	f.reset(b)
 	return f
 }
 
-// reset sets every point to its vacant value 0 and clears the counts.
+// wrote takes a write that landed on device d.
+func (f *benchFleet) wrote(d int, unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.watch
+	if w == nil || unitID != benchUnit || table != site.HoldingRegister || w.left == 0 {
+		return
+	}
+	seen := w.seen[d]
+	for i, v := range values {
+		if a := int(addr) + i; a < len(seen) && v == w.value && seen[a].IsZero() {
+			seen[a] = now
+			if w.left--; w.left == 0 {
+				close(w.done)
+			}
+		}
+	}
+}
+
+// reset sets every point to its vacant value 0, clears the counts, and
+// starts noting when each point is written its occupied value 1 (see
+// await).
 func (f *benchFleet) reset(b testing.TB) {
 	b.Helper()
+	w := &writeWatch{value: 1, seen: make([][]time.Time, len(f.sims)), done: make(chan struct{})}
 	for d, s := range f.sims {
 		require.NoError(b, s.Set(benchUnit, site.HoldingRegister, 0, make([]uint16, len(f.points[d]))...))
 		s.ResetCounts()
+		w.seen[d] = make([]time.Time, len(f.points[d]))
+		w.left += len(f.points[d])
 	}
+	f.mu.Lock()
+	f.watch = w
+	f.mu.Unlock()
 }
 
 func (f *benchFleet) requests() int {
@@ -185,11 +228,13 @@ const fc16Registers = 123
 // bareSame is the baseline that makes the requests the engine makes: a
 // bare simonvetter client per device, connected here, each device in its
 // own goroutine, sending what the engine sends a device that holds 0
-// everywhere: the engine's first read, the watcher's first poll, the
-// value in FC16 writes of up to 123 registers, and the read-back. The
+// everywhere, in the engine's order: the engine's first read, the value
+// in FC16 writes of up to 123 registers, the read-back, and the
+// watcher's first poll (which starts once the first writes are done);
+// with single, the value goes in one FC6 per point instead. The
 // reads are the client's plan (modbus.PlanReads with the client's
 // default limits).
-func (f *benchFleet) bareSame(value uint16) error {
+func (f *benchFleet) bareSame(value uint16, single bool) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(f.sims))
 	for d, s := range f.sims {
@@ -217,12 +262,16 @@ func (f *benchFleet) bareSame(value uint16) error {
 				errs[d] = err
 				return
 			}
-			if err := read(); err != nil { // the watcher's first poll
-				errs[d] = err
-				return
-			}
 			n := len(f.points[d])
-			for start := 0; start < n; start += fc16Registers {
+			if single { // one FC6 per point
+				for a := range n {
+					if err := c.WriteRegister(uint16(a), value); err != nil {
+						errs[d] = err
+						return
+					}
+				}
+			}
+			for start := 0; start < n && !single; start += fc16Registers {
 				regs := make([]uint16, min(fc16Registers, n-start))
 				for i := range regs {
 					regs[i] = value
@@ -232,7 +281,11 @@ func (f *benchFleet) bareSame(value uint16) error {
 					return
 				}
 			}
-			errs[d] = read() // the read-back
+			if err := read(); err != nil { // the read-back
+				errs[d] = err
+				return
+			}
+			errs[d] = read() // the watcher's first poll, once the writes are done
 		})
 	}
 	wg.Wait()
@@ -255,41 +308,30 @@ func (f *benchFleet) counts() modbussim.Counts {
 	return out
 }
 
-// await polls the simulators in memory (one Get of a device's registers
-// per device and pass, a pass every pollEvery) until every point holds
-// value, and returns when each point was first seen holding it, by device
-// and point. It fails after limit.
+// await waits until every point has been written value since the last
+// reset (which notes writes of 1), and returns when each point's write
+// landed on its simulator, by device and point: the simulators report
+// each write as they apply it (modbussim's OnWrite), so observing costs
+// the system under test nothing and is exact to the write. It fails
+// after limit.
 func (f *benchFleet) await(value uint16, limit time.Duration) ([][]time.Time, error) {
-	const pollEvery = time.Millisecond
-	seen := make([][]time.Time, len(f.sims))
-	left := 0
-	for d := range f.sims {
-		seen[d] = make([]time.Time, len(f.points[d]))
-		left += len(f.points[d])
+	f.mu.Lock()
+	w := f.watch
+	f.mu.Unlock()
+	if w == nil || w.value != value {
+		return nil, fmt.Errorf("await %d: reset notes writes of 1 only", value)
 	}
-	deadline := time.Now().Add(limit)
-	for {
-		for d, s := range f.sims {
-			regs, err := s.Get(benchUnit, site.HoldingRegister, 0, len(f.points[d]))
-			if err != nil {
-				return nil, err
-			}
-			now := time.Now()
-			for i, v := range regs {
-				if v == value && seen[d][i].IsZero() {
-					seen[d][i] = now
-					left--
-				}
-			}
-		}
-		if left == 0 {
-			return seen, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d points still not at %d after %s", left, benchPoints, value, limit)
-		}
-		time.Sleep(pollEvery)
+	select {
+	case <-w.done:
+	case <-time.After(limit):
+		f.mu.Lock()
+		left := w.left
+		f.mu.Unlock()
+		return nil, fmt.Errorf("%d of %d points still not written %d after %s", left, benchPoints, value, limit)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return w.seen, nil
 }
 
 // latest returns the last time in seen.

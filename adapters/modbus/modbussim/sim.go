@@ -95,6 +95,7 @@ type Server struct {
 	faults  map[uint8]*Fault
 	delay   time.Duration
 	counts  map[uint8]Counts // by unit
+	onWrite func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16)
 	srv     *modbus.ModbusServer
 	addr    string        // host:port once started
 	quit    chan struct{} // closed by Stop, releasing held requests
@@ -491,6 +492,13 @@ func (s *Server) bitsIn(unitID uint8, m func(*unit) map[uint16]bool, addr, qty u
 		for i, v := range args {
 			t[addr+uint16(i)] = v
 		}
+		if s.onWrite != nil {
+			vals := make([]uint16, len(args))
+			for i, v := range args {
+				vals[i] = b2u(v)
+			}
+			s.onWrite(unitID, site.Coil, addr, vals)
+		}
 		return nil, nil
 	}
 	out := make([]bool, qty)
@@ -498,6 +506,18 @@ func (s *Server) bitsIn(unitID uint8, m func(*unit) map[uint16]bool, addr, qty u
 		out[i] = t[addr+uint16(i)]
 	}
 	return out, nil
+}
+
+// OnWrite makes the server call f with every write a client makes, once
+// it is applied: the unit, the table, the first address and the values
+// (bits as 0 and 1). f runs on the goroutine serving the client, with
+// the server locked, so it sees writes in the order they land; it must
+// be quick and must not call the server. nil removes it. Tests use it to
+// learn when a value lands without polling the server.
+func (s *Server) OnWrite(f func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onWrite = f
 }
 
 // regsIn serves reads and writes of a register table.
@@ -516,6 +536,9 @@ func (s *Server) regsIn(unitID uint8, m func(*unit) map[uint16]uint16, addr, qty
 	if write {
 		for i, v := range args {
 			t[addr+uint16(i)] = v
+		}
+		if s.onWrite != nil { // clients write holding registers only
+			s.onWrite(unitID, site.HoldingRegister, addr, args)
 		}
 		return nil, nil
 	}

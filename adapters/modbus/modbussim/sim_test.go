@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -334,4 +335,36 @@ func TestForSite(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.ReadRegisters(10, 4, modbus.HOLDING_REGISTER)
 	require.ErrorIs(t, err, modbus.ErrIllegalDataAddress)
+}
+
+func TestOnWrite(t *testing.T) {
+	s := start(t, Config{})
+	type write struct {
+		unit   uint8
+		table  site.ModbusTable
+		addr   uint16
+		values []uint16
+	}
+	var mu sync.Mutex // the hook runs on the server's goroutine
+	var got []write
+	s.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, write{unitID, table, addr, slices.Clone(values)})
+	})
+	c := dial(t, s, time.Second)
+	require.NoError(t, c.SetUnitId(4))
+	require.NoError(t, c.WriteRegisters(10, []uint16{1, 2}))
+	require.NoError(t, c.WriteCoils(3, []bool{true, false}))
+	_, err := c.ReadRegisters(10, 2, modbus.HOLDING_REGISTER)
+	require.NoError(t, err)
+	require.NoError(t, s.Set(4, site.HoldingRegister, 20, 5)) // not a client's write
+	s.OnWrite(nil)
+	require.NoError(t, c.WriteRegister(11, 9))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []write{
+		{4, site.HoldingRegister, 10, []uint16{1, 2}},
+		{4, site.Coil, 3, []uint16{1, 0}},
+	}, got, "client writes only, in order, until removed")
 }
