@@ -125,7 +125,7 @@ type Engine struct {
 	readings chan readings
 
 	// Fields below are owned by the Run goroutine.
-	points      map[string]*pointState // by "site/point"
+	points      map[string]*pointState            // by "site/point"
 	byDriver    map[Driver]map[string]*pointState // by driver and point id
 	driverSite  map[Driver]string
 	transitions transitions
