@@ -131,11 +131,22 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 		name   string
 		opts   modbus.Options
 		single bool
+		delay  time.Duration
 	}{
-		{"fc16", modbus.Options{WriteRate: -1}, false},
-		{"fc6", modbus.Options{WriteRate: -1, WriteMultiple: &no}, true},
+		{"fc16", modbus.Options{WriteRate: -1}, false, 0},
+		{"fc6", modbus.Options{WriteRate: -1, WriteMultiple: &no}, true, 0},
+		{"fc16-2ms", modbus.Options{WriteRate: -1}, false, 2 * time.Millisecond},
+		{"fc16-10ms", modbus.Options{WriteRate: -1}, false, 10 * time.Millisecond},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			for _, s := range f.sims {
+				s.SetDelay(tc.delay)
+			}
+			defer func() {
+				for _, s := range f.sims {
+					s.SetDelay(0)
+				}
+			}()
 			engine := func() time.Duration {
 				f.reset(b)
 				now := time.Now()
@@ -257,4 +268,90 @@ func BenchmarkTransitionLateness10k(b *testing.B) {
 			b.ReportMetric(ms(late[len(late)-1]), "max-ms")
 		})
 	}
+}
+
+// transitionAhead is how far ahead of a window boundary the running-engine
+// comparison starts the engine, so that its start (connects, first reads,
+// the watchers' first polls) is over by the boundary.
+const transitionAhead = 400 * time.Millisecond
+
+// BenchmarkTransitionVsBare compares a running engine's reconcile at a
+// window boundary with a bare loop making the same requests: every
+// space's booking starts at T, and the engine, started before T with
+// its links up and its first reads done, writes all 10,000 points
+// (FC16) and reads them back; the baseline is bare simonvetter clients,
+// one per device, connected before T, each sending at T the same FC16
+// writes and read-back. Each side is timed from T to its last write
+// landing; the request counts are taken from shortly before T to the
+// last write (so the engine's count misses the read-backs still on the
+// wire when it is stopped). The
+// watchers poll hourly here, so that no poll falls into the measured
+// window by chance. Both sides run in turn within each iteration.
+func BenchmarkTransitionVsBare(b *testing.B) {
+	f := newBenchFleet(b)
+	opts := modbus.Options{WriteRate: -1, PollInterval: time.Hour}
+	untilJustBefore := func(t time.Time) {
+		time.Sleep(time.Until(t.Add(-30 * time.Millisecond)))
+		for _, s := range f.sims {
+			s.ResetCounts()
+		}
+	}
+	engine := func() time.Duration {
+		f.reset(b)
+		t := time.Now().Add(transitionAhead)
+		sites, plans := f.sites(t, t.Add(time.Hour))
+		r := f.startEngine(b, sites, plans, opts)
+		untilJustBefore(t)
+		seen, err := f.await(1, transitionAhead+reconcileLimit)
+		r.stop(b)
+		require.NoError(b, err)
+		return latest(seen).Sub(t)
+	}
+	bare := func() time.Duration {
+		f.reset(b)
+		t := time.Now().Add(transitionAhead)
+		clients := f.bareClients(b)
+		untilJustBefore(t)
+		errc := make(chan error, 1)
+		go func() { errc <- f.bareAt(clients, 1, t) }()
+		seen, err := f.await(1, transitionAhead+reconcileLimit)
+		require.NoError(b, <-errc)
+		require.NoError(b, err)
+		for _, c := range clients {
+			_ = c.Close()
+		}
+		return latest(seen).Sub(t)
+	}
+	var tEngine, tBare time.Duration
+	engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
+	add := func(to modbussim.Counts) {
+		for fc, n := range f.counts() {
+			to[fc] += n
+		}
+	}
+	for i := range b.N {
+		if i%2 == 0 {
+			tEngine += engine()
+			add(engineCounts)
+			tBare += bare()
+			add(bareCounts)
+		} else {
+			tBare += bare()
+			add(bareCounts)
+			tEngine += engine()
+			add(engineCounts)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(tEngine), "engine-ms")
+	b.ReportMetric(ms(tBare), "bare-ms")
+	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+	for _, fc := range []uint8{3, 16} {
+		b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
+		b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))
+	}
+	// The engine stops at its last write, so a few read-backs may not
+	// have been sent yet: the writes must be the same.
+	require.Equal(b, bareCounts[16], engineCounts[16], "the same writes")
+	require.Equal(b, benchDevices*2, engineCounts[16]/b.N, "two FC16 per device")
 }

@@ -129,7 +129,9 @@ type Engine struct {
 	byDriver    map[Driver]map[string]*pointState // by driver and point id
 	driverSite  map[Driver]string
 	transitions transitions
-	nextOrder   int // order of the next point state made
+	trGen       int       // counts rebuilds of transitions
+	taken       []takenAt // taken by advance, next transitions not yet asked for
+	nextOrder   int       // order of the next point state made
 	dirty       dirtySet
 	retryWake   time.Time // the earliest retry among the dirty points, from reconcile
 	overrides   map[*pointState]*Override
@@ -248,8 +250,10 @@ type siteState struct {
 	rt   SiteRuntime
 	plan Plan
 	// added holds the states of the site's writable points from AddSite
-	// until Run takes them into its lookups.
+	// until Run takes them into its lookups; ids are the site's point
+	// ids, sorted, for Run.
 	added []pointState
+	ids   []string
 }
 
 type pointState struct {
@@ -352,6 +356,7 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	ss.ids = ids
 	// One allocation for the site's states; Run indexes them.
 	slab := make([]pointState, 0, len(ids))
 	for _, id := range ids {
@@ -428,7 +433,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		added, k := ss.added, 0 // in point id order, as PointIDs
 		var w *watch
 		conn := ""
-		for _, id := range ss.rt.Site.PointIDs() {
+		for _, id := range ss.ids {
 			p := ss.rt.Site.Points[id]
 			if w == nil || p.Connection != conn {
 				conn, w = p.Connection, nil
@@ -451,7 +456,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				w.first.states = append(w.first.states, ps)
 			}
 		}
-		ss.added = nil
+		ss.added, ss.ids = nil, nil
 	}
 	e.index()
 	rates := map[Driver]float64{}
@@ -493,8 +498,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 
+	// The timetable of 10,000 points takes milliseconds to work out; it
+	// is worked out beside the first reads and writes, from the start
+	// instant, so a transition that falls due meanwhile is taken as soon
+	// as it is in. A reload or plan change before then builds its own
+	// and this one is dropped.
 	now := e.cfg.Clock.Now()
-	e.rebuildTransitions(now)
+	firstTimetable := e.buildTransitionsAsync(now)
 
 	timer := e.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
@@ -513,6 +523,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.heartbeats(ctx, now, nextHeartbeat, hbCount)
 		e.reconcile(ctx, now)
+		e.renewTransitions()
 		if len(e.unwatched) > 0 {
 			e.startWatches()
 		}
@@ -526,6 +537,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timer.C():
 		case fr := <-firsts:
 			e.firstRead(fr, e.cfg.Clock.Now())
+		case t := <-firstTimetable:
+			if t.gen == e.trGen {
+				e.transitions = t.transitions
+			}
+			firstTimetable = nil
 		case f := <-e.cmds:
 			f()
 		case b := <-e.readings:
@@ -563,28 +579,92 @@ func (e *Engine) Run(ctx context.Context) error {
 // the clock; each point's following change is asked for when its
 // current one is taken.
 func (e *Engine) rebuildTransitions(now time.Time) {
-	e.transitions = slices.Grow(e.transitions[:0], len(e.points))
+	e.trGen++
+	e.transitions.reset()
 	for _, ps := range e.points {
 		if at, ok := ps.site.plan.NextChange(ps.point.ID, now); ok {
-			e.transitions = append(e.transitions, transition{at, ps})
+			e.transitions.add(at, ps)
 		}
 	}
-	e.transitions.init()
+}
+
+// timetable is transitions built off the Run goroutine, for the
+// generation of the engine's transitions it was started in.
+type timetable struct {
+	transitions transitions
+	gen         int
+}
+
+// buildTransitionsAsync works out what rebuildTransitions would, on
+// another goroutine, from what the points and plans are now; the result
+// arrives on the channel returned.
+func (e *Engine) buildTransitionsAsync(now time.Time) <-chan timetable {
+	type ask struct {
+		ps   *pointState
+		plan Plan
+		id   string
+	}
+	asks := make([]ask, 0, len(e.points))
+	for _, ps := range e.points {
+		asks = append(asks, ask{ps, ps.site.plan, ps.point.ID})
+	}
+	out := make(chan timetable, 1)
+	gen := e.trGen
+	go func() { // owned: it only computes, and out is buffered
+		t := timetable{gen: gen}
+		t.transitions.reset()
+		for _, a := range asks {
+			if at, ok := a.plan.NextChange(a.id, now); ok {
+				t.transitions.add(at, a.ps)
+			}
+		}
+		out <- t
+	}()
+	return out
+}
+
+// takenAt are points whose transition at at was taken by advance; their
+// next transitions are asked for after the reconcile it caused, so that
+// the writes of a boundary do not wait for them.
+type takenAt struct {
+	at  time.Time
+	pts []*pointState
+}
+
+// renewTransitions schedules the next transitions of the points advance
+// took.
+func (e *Engine) renewTransitions() {
+	for _, t := range e.taken {
+		for _, ps := range t.pts {
+			if ps.gone {
+				continue
+			}
+			if next, ok := ps.site.plan.NextChange(ps.point.ID, t.at); ok {
+				e.transitions.add(next, ps)
+			}
+		}
+	}
+	clear(e.taken)
+	e.taken = e.taken[:0]
 }
 
 // advance marks the points whose transitions are due as dirty.
 func (e *Engine) advance(now time.Time) {
 	for {
-		tr, ok := e.transitions.next()
-		if !ok || tr.at.After(now) {
+		at, due, ok := e.transitions.take(now)
+		if !ok {
 			break
 		}
-		ps := tr.ps
-		ps.dueAt = tr.at
-		ps.respectTill = time.Time{}
-		ps.external = false
-		e.dirty.mark(ps)
-		e.transitions.replaceNext(ps.site.plan.NextChange(ps.point.ID, tr.at))
+		for _, ps := range due {
+			if ps.gone {
+				continue
+			}
+			ps.dueAt = at
+			ps.respectTill = time.Time{}
+			ps.external = false
+			e.dirty.mark(ps)
+		}
+		e.taken = append(e.taken, takenAt{at, due})
 	}
 	for ps, o := range e.overrides {
 		if !o.Until.After(now) {
@@ -598,8 +678,8 @@ func (e *Engine) advance(now time.Time) {
 
 func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.Time {
 	wake := lastResync.Add(e.cfg.Resync)
-	if tr, ok := e.transitions.next(); ok && tr.at.Before(wake) {
-		wake = tr.at
+	if at, ok := e.transitions.next(); ok && at.Before(wake) {
+		wake = at
 	}
 	for _, o := range e.overrides {
 		if o.Until.Before(wake) {
@@ -712,8 +792,14 @@ func same(p *site.Point, a, b float64) bool {
 }
 
 func (e *Engine) reconcile(ctx context.Context, now time.Time) {
-	batches := map[Driver][]job{}
-	texts := reasonTexts{}
+	// First the points that may be written now, by driver; then, driver
+	// by driver, what to write, handed to the driver's writer at once so
+	// that its requests are on the wire while the next driver's values
+	// are worked out.
+	var drivers []Driver
+	due := map[Driver][]*pointState{}
+	var last Driver
+	var lastPts []*pointState
 	e.retryWake = time.Time{}
 	e.dirty.each(func(ps *pointState) {
 		if ps.pending || !ps.primed {
@@ -729,32 +815,32 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			return
 		}
 		e.dirty.unmark(ps)
-		g, ok := e.desired(ps, now)
-		if !ok {
-			return
+		if ps.driver != last { // the dirty points of a driver come in runs
+			if last != nil {
+				due[last] = lastPts
+			}
+			last = ps.driver
+			var seen bool
+			if lastPts, seen = due[last]; !seen {
+				drivers = append(drivers, last)
+			}
 		}
-		want, src := g.value, g.src
-		if ps.actualOK && same(ps.point, ps.actual, want) {
-			ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
-			ps.confirmed = true
-			return
-		}
-		if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
-			return
-		}
-		var old *float64
-		if ps.actualOK {
-			v := ps.actual
-			old = &v
-		}
-		reason := texts.text(g)
-		if ps.external && src != SourceOverride {
-			reason = "enforce after external change; " + reason
-		}
-		ps.pending = true
-		batches[ps.driver] = append(batches[ps.driver], job{ps: ps, value: want, old: old, source: src, reason: reason, attempt: ps.attempts + 1})
+		lastPts = append(lastPts, ps)
 	})
-	for d, jobs := range batches {
+	if last != nil {
+		due[last] = lastPts
+	}
+	texts := reasonTexts{}
+	for _, d := range drivers {
+		var jobs []job
+		for _, ps := range due[d] {
+			if j, ok := e.decide(ps, now, texts); ok {
+				jobs = append(jobs, j)
+			}
+		}
+		if len(jobs) == 0 {
+			continue
+		}
 		// In the order of the site's point ids, as the states were made.
 		slices.SortFunc(jobs, func(a, b job) int { return a.ps.order - b.ps.order })
 		e.inflight[d]++
@@ -764,6 +850,35 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			return
 		}
 	}
+}
+
+// decide works out whether a dirty point needs a write now, and the job
+// if so (the point is then pending).
+func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, bool) {
+	g, ok := e.desired(ps, now)
+	if !ok {
+		return job{}, false
+	}
+	want, src := g.value, g.src
+	if ps.actualOK && same(ps.point, ps.actual, want) {
+		ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+		ps.confirmed = true
+		return job{}, false
+	}
+	if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
+		return job{}, false
+	}
+	var old *float64
+	if ps.actualOK {
+		v := ps.actual
+		old = &v
+	}
+	reason := texts.text(g)
+	if ps.external && src != SourceOverride {
+		reason = "enforce after external change; " + reason
+	}
+	ps.pending = true
+	return job{ps: ps, value: want, old: old, source: src, reason: reason, attempt: ps.attempts + 1}, true
 }
 
 // writer performs the writes of one driver in order, reads them back,
@@ -959,6 +1074,12 @@ func (e *Engine) readingOf(ps *pointState, r Reading, now time.Time) {
 	prev, had := ps.actual, ps.actualOK
 	ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
 	if ps.pending {
+		return
+	}
+	if !had {
+		// The first value known (at start, after a read error): nothing
+		// to tell apart, reconcile compares it.
+		e.dirty.mark(ps)
 		return
 	}
 	g, ok := e.desired(ps, now)

@@ -346,3 +346,55 @@ func latest(seen [][]time.Time) time.Time {
 	}
 	return last
 }
+
+// bareClients connects a bare simonvetter client to every device.
+func (f *benchFleet) bareClients(b testing.TB) []*simonmodbus.ModbusClient {
+	b.Helper()
+	var cs []*simonmodbus.ModbusClient
+	for _, s := range f.sims {
+		c, err := simonmodbus.NewClient(&simonmodbus.ClientConfiguration{URL: s.URL(), Timeout: modbus.DefaultTimeout})
+		require.NoError(b, err)
+		require.NoError(b, c.Open())
+		require.NoError(b, c.SetUnitId(benchUnit))
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// bareAt sends at t, per device in parallel over the connected clients,
+// what the engine sends at a window boundary: the value in FC16 writes
+// of up to 123 registers, and the read-back as the client plans it.
+func (f *benchFleet) bareAt(clients []*simonmodbus.ModbusClient, value uint16, t time.Time) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.sims))
+	for d, c := range clients {
+		reads := modbus.PlanReads(f.points[d], modbus.Limits{ReadThroughGaps: true, MaxGap: modbus.DefaultMaxGap})
+		wg.Go(func() {
+			time.Sleep(time.Until(t))
+			n := len(f.points[d])
+			for start := 0; start < n; start += fc16Registers {
+				regs := make([]uint16, min(fc16Registers, n-start))
+				for i := range regs {
+					regs[i] = value
+				}
+				if err := c.WriteRegisters(uint16(start), regs); err != nil {
+					errs[d] = err
+					return
+				}
+			}
+			for _, r := range reads {
+				if _, err := c.ReadRegisters(r.Start, r.Quantity, simonmodbus.HOLDING_REGISTER); err != nil {
+					errs[d] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
