@@ -27,7 +27,8 @@ type Listen struct {
 var ErrPlainHTTP = errors.New("plain HTTP is allowed on a loopback address only")
 
 // Bind checks l, loads its certificate and opens its listener, TLS (1.2
-// or later) when a certificate is given. The errors say what to fix: a
+// or later) when a certificate is given; the certificate files are
+// reread when they change (see certificate). The errors say what to fix: a
 // certificate without a key, a file that does not load, plain HTTP on an
 // address others can reach.
 func (s *Server) Bind(l Listen) (net.Listener, error) {
@@ -40,11 +41,11 @@ func (s *Server) Bind(l Listen) (net.Listener, error) {
 	case (l.CertFile == "") != (l.KeyFile == ""):
 		return nil, fmt.Errorf("http api: give both a certificate and a key file, or neither for plain HTTP on loopback")
 	case l.CertFile != "":
-		cert, err := tls.LoadX509KeyPair(l.CertFile, l.KeyFile)
+		cert, err := loadCertificate(l.CertFile, l.KeyFile, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("http api: load certificate %s and key %s: %w", l.CertFile, l.KeyFile, err)
+			return nil, err
 		}
-		cfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cert.get, NextProtos: []string{"h2", "http/1.1"}}
 	case !loopback(host):
 		return nil, fmt.Errorf("http api: %s: %w; configure a certificate and key for HTTPS, or listen on 127.0.0.1 or [::1] behind a TLS proxy", l.Addr, ErrPlainHTTP)
 	}

@@ -27,6 +27,17 @@ import (
 // returns the files and a pool that trusts the certificate.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert := writeSelfSigned(t, certFile, keyFile)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// writeSelfSigned writes a new key and a certificate for 127.0.0.1 to the
+// files and returns the certificate.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{
@@ -39,14 +50,11 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	require.NoError(t, err)
 	kder, err := x509.MarshalECPrivateKey(key)
 	require.NoError(t, err)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	return cert
 }
 
 // TestTLSListener serves the API over a real TLS listener on 127.0.0.1
@@ -169,3 +177,65 @@ func TestLoopback(t *testing.T) {
 		require.Equal(t, want, loopback(host), host)
 	}
 }
+
+// TestCertificateRenewal: a renewed certificate is served from the next
+// connection on without a restart; a half-written renewal (the new
+// certificate before its key) keeps the previous pair in use.
+func TestCertificateRenewal(t *testing.T) {
+	every := certCheckEvery
+	certCheckEvery = 50 * time.Millisecond
+	t.Cleanup(func() { certCheckEvery = every })
+	a := newTestAPI(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	first := writeSelfSigned(t, certFile, keyFile)
+	ln, err := a.s.Bind(Listen{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	// served returns the certificate a new connection is shown.
+	served1 := func() *x509.Certificate {
+		t.Helper()
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // the test compares the certificate itself
+		require.NoError(t, err)
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	// touch gives a rewritten file a later time than any before, as a
+	// renewal days later would.
+	later := time.Now()
+	touch := func(path string) {
+		later = later.Add(time.Minute)
+		require.NoError(t, os.Chtimes(path, later, later))
+	}
+	require.True(t, served1().Equal(first))
+
+	// The new certificate lands before its key: the pair does not match,
+	// and the first one stays in use.
+	keyPEM, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+	second := writeSelfSigned(t, certFile, keyFile)
+	newKey, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
+	touch(certFile)
+	touch(keyFile)
+	waitCertCheck()
+	require.True(t, served1().Equal(first), "a certificate without its key is not taken")
+
+	// Then the key: the new pair is served.
+	require.NoError(t, os.WriteFile(keyFile, newKey, 0o600))
+	touch(keyFile)
+	waitCertCheck()
+	require.True(t, served1().Equal(second), "the renewed certificate is served without a restart")
+	require.True(t, served1().Equal(second))
+}
+
+// waitCertCheck waits until a handshake looks at the certificate files
+// again.
+func waitCertCheck() { time.Sleep(certCheckEvery + 20*time.Millisecond) }
