@@ -80,7 +80,10 @@ type door struct {
 	contactPts  []string // the contact loops
 	boltContact []string // contacts, deadbolt and unlock: what "secured" reads
 
-	judged     bool // the door has been judged at least once
+	judged bool // the door has been judged at least once
+	// restored: judged from a snapshot, its inputs not yet read since;
+	// an opening found then happened unseen and is not judged as forced.
+	restored   bool
 	open       bool // agreed value of the contact loops
 	state      DoorState
 	stateSince time.Time
@@ -262,7 +265,7 @@ func (d *door) eval(m *Monitor, at time.Time) {
 			if open {
 				d.openSince = at
 				m.emit(at, events.DoorOpened, events.Info, d.spec.Space, d.spec.ID, d.contactPts, "%s opened", d.label())
-				if d.canBeForced() && (!d.bolt.present || d.bolt.on()) {
+				if d.canBeForced() && (!d.bolt.present || d.bolt.on()) && !d.restored {
 					d.pendingOpen = at
 				}
 			} else {
@@ -278,7 +281,7 @@ func (d *door) eval(m *Monitor, at time.Time) {
 		if state != d.state {
 			d.stateSince = at
 		}
-		d.open, d.state = open, state
+		d.open, d.state, d.restored = open, state, false
 		if d.open && d.bolt.on() {
 			if d.comboSince.IsZero() {
 				d.comboSince = at

@@ -102,11 +102,16 @@ func New(cfg Config) (*Monitor, error) {
 	if m.sec, err = security.NewMonitor(s.ID, SecuritySpec(s), s.Location); err != nil {
 		return nil, err
 	}
+	if data, err := m.readState(m.securityPath()); err == nil {
+		if err := m.sec.Restore(data); err != nil {
+			m.log.Warn("door states not restored; starting afresh", "file", m.securityPath(), "err", err)
+		}
+	}
 	if hasOccupancy(s) {
 		if m.occ, err = occupancy.NewTracker(s.ID, OccupancySpec(s), s.Location); err != nil {
 			return nil, err
 		}
-		if data, err := os.ReadFile(m.snapshotPath()); err == nil {
+		if data, err := m.readState(m.snapshotPath()); err == nil {
 			if err := m.occ.Restore(data); err != nil {
 				m.log.Warn("occupancy state not restored; starting afresh", "file", m.snapshotPath(), "err", err)
 			}
@@ -117,6 +122,20 @@ func New(cfg Config) (*Monitor, error) {
 
 func (m *Monitor) snapshotPath() string {
 	return filepath.Join(m.cfg.StateDir, "occupancy", m.cfg.Site.ID+".json")
+}
+
+// readState reads a file of the state directory; without one there is
+// nothing to read.
+func (m *Monitor) readState(path string) ([]byte, error) {
+	if m.cfg.StateDir == "" {
+		return nil, os.ErrNotExist
+	}
+	return os.ReadFile(path)
+}
+
+// securityPath keeps the doors' judged states and raised conditions.
+func (m *Monitor) securityPath() string {
+	return filepath.Join(m.cfg.StateDir, "security", m.cfg.Site.ID+".json")
 }
 
 // Prime takes the site's first plan before Run starts and returns it
@@ -320,16 +339,20 @@ func (m *Monitor) publish(ctx context.Context, evs []events.Event) {
 	m.sync(ctx)
 }
 
-// snapshotEvery bounds the occupancy state lost by a crash.
+// snapshotEvery bounds the occupancy and door state lost by a crash.
 const snapshotEvery = 2 * time.Minute
 
 // sync hands the engine a new overlay when the tracker's decisions
-// changed, and saves the tracker's state then and every few minutes.
+// changed, and saves the tracker's and the doors' state then and every
+// few minutes.
 func (m *Monitor) sync(ctx context.Context) {
+	now := m.cfg.Clock.Now()
 	if m.occ == nil {
+		if now.Sub(m.savedAt) >= snapshotEvery {
+			m.saveSnapshot(now)
+		}
 		return
 	}
-	now := m.cfg.Clock.Now()
 	if rev := m.occ.Revision(); rev != m.rev {
 		m.rev = rev
 		m.publishPlan(ctx)
@@ -570,28 +593,37 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// saveSnapshot keeps the tracker's judgements for a restart.
+// saveSnapshot keeps the tracker's judgements and the doors' states for
+// a restart or a reload.
 func (m *Monitor) saveSnapshot(now time.Time) {
-	if m.occ == nil || m.cfg.StateDir == "" {
+	if m.cfg.StateDir == "" {
 		return
 	}
 	m.savedAt = now
-	data, err := m.occ.Snapshot()
+	if m.occ != nil {
+		writeSnapshot(m.log, "occupancy snapshot", m.snapshotPath(), m.occ.Snapshot)
+	}
+	writeSnapshot(m.log, "door state snapshot", m.securityPath(), m.sec.Snapshot)
+}
+
+// writeSnapshot replaces the file at path with what snapshot returns,
+// through a temporary file, so a crash leaves the old one or the new.
+func writeSnapshot(log *slog.Logger, what, path string, snapshot func() ([]byte, error)) {
+	data, err := snapshot()
 	if err != nil {
-		m.log.Error("occupancy snapshot", "err", err)
+		log.Error(what, "err", err)
 		return
 	}
-	path := m.snapshotPath()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		m.log.Error("occupancy snapshot", "err", err)
+		log.Error(what, "err", err)
 		return
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		m.log.Error("occupancy snapshot", "err", err)
+		log.Error(what, "err", err)
 		return
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		m.log.Error("occupancy snapshot", "err", err)
+		log.Error(what, "err", err)
 	}
 }

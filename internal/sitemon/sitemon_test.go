@@ -84,9 +84,14 @@ type rig struct {
 }
 
 func newRig(t *testing.T, s *site.Site, bs []booking.Booking) (*rig, control.Plan) {
+	return newRigIn(t, s, bs, t.TempDir())
+}
+
+// newRigIn is newRig with its state kept in dir.
+func newRigIn(t *testing.T, s *site.Site, bs []booking.Booking, dir string) (*rig, control.Plan) {
 	r := &rig{clock: &fixedClock{now: at(s, "12:00")}}
 	var err error
-	r.m, err = New(Config{Site: s, Clock: r.clock, StateDir: t.TempDir(),
+	r.m, err = New(Config{Site: s, Clock: r.clock, StateDir: dir,
 		Publish: func(_ context.Context, es []events.Event) error { r.events = append(r.events, es...); return nil },
 		SetPlan: func(_ context.Context, p control.Plan) error { r.plans = append(r.plans, p); return nil }})
 	require.NoError(t, err)
@@ -159,4 +164,44 @@ func TestAccessPointsFollowTheGrants(t *testing.T) {
 	}
 	require.Equal(t, []string{"00:00 false", "18:45 true", "21:15 false"}, got,
 		"only the club's active booking, 15 min either side; the other group's booking and the cancelled one open nothing")
+}
+
+// TestDoorStateSurvivesARestart: a door held open when the gateway stops
+// (a restart, or a reload, which starts the site's monitor afresh) is
+// still the door held open since its opening when the gateway is back:
+// not reported again, and shown with its real opening time.
+func TestDoorStateSurvivesARestart(t *testing.T) {
+	s := loadSite(t, hallSite)
+	dir := t.TempDir()
+	kinds := func(evs []events.Event) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Time.In(s.Location).Format("15:04")+" "+string(e.Kind))
+		}
+		return out
+	}
+	open := control.Reading{Point: "hall_contact", Value: 1}
+	r, _ := newRigIn(t, s, nil, dir)
+	r.advance(at(s, "19:00"))
+	r.events = nil
+	evs := r.m.reading(nil, control.Reading{Point: "hall_contact", Value: 0}, at(s, "19:00"))
+	evs = r.m.reading(evs, open, at(s, "20:00"))
+	r.advance(at(s, "20:05"))
+	require.Equal(t, []string{"20:00 door_opened", "20:02 door_held_open"}, kinds(append(evs, r.events...)))
+	r.m.saveSnapshot(at(s, "20:05")) // as Run does when it stops
+
+	back, _ := newRigIn(t, s, nil, dir)
+	back.advance(at(s, "20:10"))
+	evs = back.m.reading(nil, open, at(s, "20:10"))
+	back.advance(at(s, "20:30"))
+	// Held open is not reported again; what falls due is, at the time it
+	// would have without the restart (not secured since 20:00).
+	require.Equal(t, []string{"20:15 door_left_unlocked"}, kinds(append(evs, back.events...)))
+	doors := back.m.sec.Doors()
+	require.Len(t, doors, 1)
+	require.True(t, doors[0].HeldOpen)
+	require.True(t, at(s, "20:00").Equal(doors[0].Since), "open since %s", doors[0].Since)
+	data, err := os.ReadFile(filepath.Join(dir, "security", "hall.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"held_open": true`)
 }
