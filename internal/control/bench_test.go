@@ -168,30 +168,7 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 				require.NoError(b, err)
 				return latest(seen).Sub(start)
 			}
-			var tEngine, tBare time.Duration
-			engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
-			add := func(to modbussim.Counts) {
-				for fc, n := range f.counts() {
-					to[fc] += n
-				}
-			}
-			for i := range b.N {
-				if i%2 == 0 {
-					tEngine += engine()
-					add(engineCounts)
-					tBare += bare()
-					add(bareCounts)
-				} else {
-					tBare += bare()
-					add(bareCounts)
-					tEngine += engine()
-					add(engineCounts)
-				}
-			}
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-			b.ReportMetric(ms(tEngine), "engine-ms")
-			b.ReportMetric(ms(tBare), "bare-ms")
-			b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+			engineCounts, bareCounts := f.interleave(b, engine, bare)
 			write := uint8(16)
 			if tc.single {
 				write = 6
@@ -204,6 +181,37 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 			require.NotZero(b, engineCounts[write])
 		})
 	}
+}
+
+// interleave runs engine and bare in turn b.N times, alternating which
+// goes first so both see the same load, reports their mean times and
+// ratio, and returns the requests each side sent, by function code.
+func (f *benchFleet) interleave(b *testing.B, engine, bare func() time.Duration) (engineCounts, bareCounts modbussim.Counts) {
+	var tEngine, tBare time.Duration
+	engineCounts, bareCounts = modbussim.Counts{}, modbussim.Counts{}
+	add := func(to modbussim.Counts) {
+		for fc, n := range f.counts() {
+			to[fc] += n
+		}
+	}
+	for i := range b.N {
+		if i%2 == 0 {
+			tEngine += engine()
+			add(engineCounts)
+			tBare += bare()
+			add(bareCounts)
+		} else {
+			tBare += bare()
+			add(bareCounts)
+			tEngine += engine()
+			add(engineCounts)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(tEngine), "engine-ms")
+	b.ReportMetric(ms(tBare), "bare-ms")
+	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+	return engineCounts, bareCounts
 }
 
 // transitionLead is how long after the start of an iteration all 10,000
@@ -322,30 +330,7 @@ func BenchmarkTransitionVsBare(b *testing.B) {
 		}
 		return latest(seen).Sub(t)
 	}
-	var tEngine, tBare time.Duration
-	engineCounts, bareCounts := modbussim.Counts{}, modbussim.Counts{}
-	add := func(to modbussim.Counts) {
-		for fc, n := range f.counts() {
-			to[fc] += n
-		}
-	}
-	for i := range b.N {
-		if i%2 == 0 {
-			tEngine += engine()
-			add(engineCounts)
-			tBare += bare()
-			add(bareCounts)
-		} else {
-			tBare += bare()
-			add(bareCounts)
-			tEngine += engine()
-			add(engineCounts)
-		}
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	b.ReportMetric(ms(tEngine), "engine-ms")
-	b.ReportMetric(ms(tBare), "bare-ms")
-	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
+	engineCounts, bareCounts := f.interleave(b, engine, bare)
 	for _, fc := range []uint8{3, 16} {
 		b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
 		b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))

@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -31,6 +32,9 @@ const (
 type benchFleet struct {
 	sims   []*modbussim.Server
 	points [][]*site.Point
+	// reads are the read requests the client plans for each device's
+	// points, worked out once so the bare loops only send them.
+	reads [][]modbus.Request
 
 	mu    sync.Mutex
 	watch *writeWatch // armed by reset
@@ -67,6 +71,7 @@ func newBenchFleet(b testing.TB) *benchFleet {
 		}
 		f.sims = append(f.sims, sim)
 		f.points = append(f.points, pts)
+		f.reads = append(f.reads, modbus.PlanReads(pts, modbus.Limits{ReadThroughGaps: true, MaxGap: modbus.DefaultMaxGap}))
 		sim.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
 			f.wrote(d, unitID, table, addr, values)
 		})
@@ -190,6 +195,15 @@ func (r *engineRun) stop(b testing.TB) {
 // bareWrite is the baseline: a bare simonvetter client per device, each
 // device in its own goroutine, one WriteRegister (FC6) per point.
 func (f *benchFleet) bareWrite(value uint16) error {
+	return f.perDevice(func(d int, c *simonmodbus.ModbusClient) error {
+		return writeEach(c, len(f.points[d]), value)
+	})
+}
+
+// perDevice connects a bare simonvetter client to every device and runs
+// do with it, each device in its own goroutine; it returns the first
+// error.
+func (f *benchFleet) perDevice(do func(d int, c *simonmodbus.ModbusClient) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(f.sims))
 	for d, s := range f.sims {
@@ -203,18 +217,47 @@ func (f *benchFleet) bareWrite(value uint16) error {
 				return
 			}
 			defer c.Close()
-			c.SetUnitId(benchUnit)
-			for _, p := range f.points[d] {
-				if err := c.WriteRegister(p.Modbus.Address, value); err != nil {
-					errs[d] = err
-					return
-				}
+			if err := c.SetUnitId(benchUnit); err != nil {
+				errs[d] = err
+				return
 			}
+			errs[d] = do(d, c)
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	return errors.Join(errs...)
+}
+
+// writeEach writes value to registers 0 to n-1, one FC6 each.
+func writeEach(c *simonmodbus.ModbusClient, n int, value uint16) error {
+	for a := range n {
+		if err := c.WriteRegister(uint16(a), value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFC16 writes value to registers 0 to n-1 in FC16 requests of up to
+// fc16Registers, as the client plans them.
+func writeFC16(c *simonmodbus.ModbusClient, n int, value uint16) error {
+	for start := 0; start < n; start += fc16Registers {
+		regs := make([]uint16, min(fc16Registers, n-start))
+		for i := range regs {
+			regs[i] = value
+		}
+		if err := c.WriteRegisters(uint16(start), regs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPlanned reads a device's points with the requests the client plans
+// for them (modbus.PlanReads with the client's default limits).
+func (f *benchFleet) readPlanned(c *simonmodbus.ModbusClient, d int) error {
+	for _, r := range f.reads[d] {
+		if _, err := c.ReadRegisters(r.Start, r.Quantity, simonmodbus.HOLDING_REGISTER); err != nil {
 			return err
 		}
 	}
@@ -235,66 +278,22 @@ const fc16Registers = 123
 // reads are the client's plan (modbus.PlanReads with the client's
 // default limits).
 func (f *benchFleet) bareSame(value uint16, single bool) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(f.sims))
-	for d, s := range f.sims {
-		wg.Go(func() {
-			c, err := simonmodbus.NewClient(&simonmodbus.ClientConfiguration{URL: s.URL(), Timeout: modbus.DefaultTimeout})
-			if err == nil {
-				err = c.Open()
-			}
-			if err != nil {
-				errs[d] = err
-				return
-			}
-			defer c.Close()
-			c.SetUnitId(benchUnit)
-			reads := modbus.PlanReads(f.points[d], modbus.Limits{ReadThroughGaps: true, MaxGap: modbus.DefaultMaxGap})
-			read := func() error {
-				for _, r := range reads {
-					if _, err := c.ReadRegisters(r.Start, r.Quantity, simonmodbus.HOLDING_REGISTER); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			if err := read(); err != nil { // the engine's first read
-				errs[d] = err
-				return
-			}
-			n := len(f.points[d])
-			if single { // one FC6 per point
-				for a := range n {
-					if err := c.WriteRegister(uint16(a), value); err != nil {
-						errs[d] = err
-						return
-					}
-				}
-			}
-			for start := 0; start < n && !single; start += fc16Registers {
-				regs := make([]uint16, min(fc16Registers, n-start))
-				for i := range regs {
-					regs[i] = value
-				}
-				if err := c.WriteRegisters(uint16(start), regs); err != nil {
-					errs[d] = err
-					return
-				}
-			}
-			if err := read(); err != nil { // the read-back
-				errs[d] = err
-				return
-			}
-			errs[d] = read() // the watcher's first poll, once the writes are done
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	return f.perDevice(func(d int, c *simonmodbus.ModbusClient) error {
+		if err := f.readPlanned(c, d); err != nil { // the engine's first read
 			return err
 		}
-	}
-	return nil
+		write := writeFC16
+		if single {
+			write = writeEach
+		}
+		if err := write(c, len(f.points[d]), value); err != nil {
+			return err
+		}
+		if err := f.readPlanned(c, d); err != nil { // the read-back
+			return err
+		}
+		return f.readPlanned(c, d) // the watcher's first poll, once the writes are done
+	})
 }
 
 // counts returns the requests the simulators received, by function code.
@@ -368,33 +367,13 @@ func (f *benchFleet) bareAt(clients []*simonmodbus.ModbusClient, value uint16, t
 	var wg sync.WaitGroup
 	errs := make([]error, len(f.sims))
 	for d, c := range clients {
-		reads := modbus.PlanReads(f.points[d], modbus.Limits{ReadThroughGaps: true, MaxGap: modbus.DefaultMaxGap})
 		wg.Go(func() {
 			time.Sleep(time.Until(t))
-			n := len(f.points[d])
-			for start := 0; start < n; start += fc16Registers {
-				regs := make([]uint16, min(fc16Registers, n-start))
-				for i := range regs {
-					regs[i] = value
-				}
-				if err := c.WriteRegisters(uint16(start), regs); err != nil {
-					errs[d] = err
-					return
-				}
-			}
-			for _, r := range reads {
-				if _, err := c.ReadRegisters(r.Start, r.Quantity, simonmodbus.HOLDING_REGISTER); err != nil {
-					errs[d] = err
-					return
-				}
+			if errs[d] = writeFC16(c, len(f.points[d]), value); errs[d] == nil {
+				errs[d] = f.readPlanned(c, d)
 			}
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
