@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // snapshotVersion is the version of the Snapshot format; Restore refuses
@@ -14,8 +16,7 @@ import (
 const snapshotVersion = 1
 
 type snapshot struct {
-	Version   int                    `json:"version"`
-	Site      string                 `json:"site"`
+	statefile.Header
 	At        time.Time              `json:"at"`
 	CoverFrom time.Time              `json:"cover_from"`
 	Windows   map[string][]Window    `json:"windows,omitempty"`
@@ -42,7 +43,7 @@ type lightsMark struct {
 func (t *Tracker) Snapshot() ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := snapshot{Version: snapshotVersion, Site: t.site, At: t.clock, CoverFrom: t.coverFrom,
+	s := snapshot{Header: statefile.Header{Version: snapshotVersion, Site: t.site}, At: t.clock, CoverFrom: t.coverFrom,
 		Windows: map[string][]Window{}, Samples: t.samples, Grants: t.grants}
 	for _, sp := range t.spaces {
 		if len(sp.windows) > 0 {
@@ -89,14 +90,8 @@ func (t *Tracker) Snapshot() ([]byte, error) {
 // as not watched. On an error the tracker is unchanged.
 func (t *Tracker) Restore(data []byte) error {
 	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("restore occupancy of site %q: %w", t.site, err)
-	}
-	if s.Version != snapshotVersion {
-		return fmt.Errorf("restore occupancy of site %q: snapshot version %d, want %d", t.site, s.Version, snapshotVersion)
-	}
-	if s.Site != t.site {
-		return fmt.Errorf("restore occupancy of site %q: the snapshot is of site %q", t.site, s.Site)
+	if err := statefile.Decode(data, "occupancy", t.site, snapshotVersion, &s); err != nil {
+		return err
 	}
 	var errs []error
 	for i, r := range s.Records {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // snapshotVersion is the version of the Snapshot format; Restore refuses
@@ -12,10 +14,9 @@ import (
 const snapshotVersion = 1
 
 type snapshot struct {
-	Version int                 `json:"version"`
-	Site    string              `json:"site"`
-	At      time.Time           `json:"at"`
-	Doors   map[string]doorSnap `json:"doors,omitempty"`
+	statefile.Header
+	At    time.Time           `json:"at"`
+	Doors map[string]doorSnap `json:"doors,omitempty"`
 }
 
 // doorSnap is what a restart must not forget of a door: the state it was
@@ -42,7 +43,7 @@ type doorSnap struct {
 // raised until it is really cleared. The output is the same for the same
 // state.
 func (m *Monitor) Snapshot() ([]byte, error) {
-	s := snapshot{Version: snapshotVersion, Site: m.site, At: m.now, Doors: map[string]doorSnap{}}
+	s := snapshot{Header: statefile.Header{Version: snapshotVersion, Site: m.site}, At: m.now, Doors: map[string]doorSnap{}}
 	for _, d := range m.doors {
 		if !d.judged {
 			continue
@@ -70,14 +71,8 @@ func (m *Monitor) Snapshot() ([]byte, error) {
 // unchanged.
 func (m *Monitor) Restore(data []byte) error {
 	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("restore security of site %q: %w", m.site, err)
-	}
-	if s.Version != snapshotVersion {
-		return fmt.Errorf("restore security of site %q: snapshot version %d, want %d", m.site, s.Version, snapshotVersion)
-	}
-	if s.Site != m.site {
-		return fmt.Errorf("restore security of site %q: the snapshot is of site %q", m.site, s.Site)
+	if err := statefile.Decode(data, "security", m.site, snapshotVersion, &s); err != nil {
+		return err
 	}
 	if m.started {
 		return fmt.Errorf("restore security of site %q: the monitor has already started", m.site)

@@ -28,6 +28,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/security"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // Config holds a monitor's dependencies.
@@ -606,24 +607,13 @@ func (m *Monitor) saveSnapshot(now time.Time) {
 	writeSnapshot(m.log, "door state snapshot", m.securityPath(), m.sec.Snapshot)
 }
 
-// writeSnapshot replaces the file at path with what snapshot returns,
-// through a temporary file, so a crash leaves the old one or the new.
+// writeSnapshot replaces the file at path with what snapshot returns.
 func writeSnapshot(log *slog.Logger, what, path string, snapshot func() ([]byte, error)) {
 	data, err := snapshot()
+	if err == nil {
+		err = statefile.Write(path, data)
+	}
 	if err != nil {
-		log.Error(what, "err", err)
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		log.Error(what, "err", err)
-		return
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		log.Error(what, "err", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
 		log.Error(what, "err", err)
 	}
 }
