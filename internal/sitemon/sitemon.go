@@ -467,12 +467,18 @@ func (m *Monitor) overlay() *schedule.Overlay {
 		}
 	}
 	var outs []schedule.Output
-	for id, cmds := range m.pulses {
+	// Every direct-control output is in the plan from the start, at rest
+	// (0) outside its pulses: one left on by a crash in the middle of a
+	// pulse is put back at once rather than at its next pulse.
+	for _, id := range m.sec.Outputs() {
+		cmds := m.pulses[id]
 		// A pulse that ended before the plan's range is history.
 		for len(cmds) > 1 && cmds[1].At.Before(from) {
 			cmds = cmds[1:]
 		}
-		m.pulses[id] = cmds
+		if cmds != nil {
+			m.pulses[id] = cmds
+		}
 		p := m.cfg.Site.Points[id]
 		if p == nil {
 			continue

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 )
@@ -26,6 +28,10 @@ type childOptions struct {
 	// crash on a namespace that does not exist: the hostile-client test
 	// uses it to crash a real child.
 	stockWrite bool
+	// deadServer closes gopcua's server right after the start, while the
+	// process goes on answering pings: a test's stand-in for a server
+	// that stopped serving.
+	deadServer bool
 }
 
 // RunChild is the child process: `bmsgw uaserver --socket PATH` runs it.
@@ -74,6 +80,10 @@ func runChild(ctx context.Context, socket, token string, logger *slog.Logger, op
 	if err := c.send(message{Ready: &ready{Endpoint: ch.endpoint}}, sendTimeout); err != nil {
 		return fmt.Errorf("report ready: %w", err)
 	}
+	if opts.deadServer {
+		ch.srv.Close()
+	}
+	ch.spawn(func() { ch.watchServer(c) })
 	logger.Info("opc ua server serving", "endpoint", ch.endpoint)
 	for {
 		m, err := c.receive()
@@ -109,6 +119,7 @@ type child struct {
 	endpoint string
 	host     string
 	port     int
+	internal int // gopcua's own port, behind the proxy
 
 	ns     *namespace
 	srv    *server.Server
@@ -205,7 +216,7 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 		srv.Close()
 		return err
 	}
-	ch.cancel, ch.life = cancel, runCtx
+	ch.cancel, ch.life, ch.internal = cancel, runCtx, internal
 	ch.proxy = newProxy(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)), ch.connectionClosed, ch.logger.Warn)
 	ch.proxy.start()
 	// An empty address space until the first snapshot: the top folder.
@@ -252,6 +263,73 @@ func (ch *child) apply(s *Snapshot) error {
 	}
 	old := ch.ns.swap(t)
 	ch.notify(t.changedNodes(old))
+	return nil
+}
+
+// probeFailures is how many failed probes in a row make the child give
+// its server up.
+const probeFailures = 2
+
+// watchServer reads the server's own state as an OPC UA client would,
+// every probe interval, until the child stops. After probeFailures
+// failures in a row it tells the supervisor, which replaces the child.
+func (ch *child) watchServer(gw *conn) {
+	every, timeout := ch.cfg.ProbeInterval, ch.cfg.ProbeTimeout
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ch.done:
+			return
+		case <-t.C:
+		}
+		err := ch.probe(timeout)
+		if err == nil {
+			failed = 0
+			continue
+		}
+		if failed++; failed < probeFailures {
+			ch.logger.Warn("opc ua server did not answer its probe", "err", err)
+			continue
+		}
+		msg := fmt.Sprintf("opc ua server stopped answering: %d probes in a row failed, the last: %v", failed, err)
+		ch.logger.Error(msg)
+		// The supervisor replaces the child when it reads this.
+		_ = gw.send(message{Fatal: msg}, timeout)
+		return
+	}
+}
+
+// probe connects to gopcua's own port (behind the proxy), reads the
+// server's state and disconnects.
+func (ch *child) probe(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ch.life, timeout)
+	defer cancel()
+	c, err := opcua.NewClient("opc.tcp://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(ch.internal)),
+		opcua.AutoReconnect(false), opcua.RequestTimeout(timeout), opcua.DialTimeout(timeout))
+	if err != nil {
+		return err
+	}
+	if err := c.Connect(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{
+		NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_State), AttributeID: ua.AttributeIDValue,
+	}}})
+	switch {
+	case err != nil:
+		return fmt.Errorf("read the server state: %w", err)
+	case len(res.Results) != 1 || res.Results[0].Status != ua.StatusOK:
+		return fmt.Errorf("read the server state: %v", res.Results)
+	}
 	return nil
 }
 

@@ -174,6 +174,32 @@ func TestHungChildIsReplaced(t *testing.T) {
 	require.Equal(t, ua.StatusOK, readOccupied(t, c).Status)
 }
 
+// TestDeadServerIsReplaced: a child whose OPC UA server stopped serving
+// still answers pings, so pings alone would keep it; its own probe finds
+// the server dead and the supervisor replaces it, while the control loop
+// never waits.
+func TestDeadServerIsReplaced(t *testing.T) {
+	opts := testOptions("dead")
+	opts.ProbeTimeout = 300 * time.Millisecond
+	s := startSupervisor(t, opts)
+	cl := runControlLoop(t, s)
+	first := s.State()
+	second := waitUp(t, s, first.PID)
+	require.Contains(t, second.LastError, "opc ua server stopped answering: 2 probes in a row failed")
+	cl.advances(t, 10)
+
+	// A serving child is never taken for dead: probes every 100 ms.
+	n := startSupervisor(t, testOptions("normal"))
+	ncl := runControlLoop(t, n)
+	before := n.State()
+	time.Sleep(time.Second)
+	ncl.advances(t, 10)
+	after := n.State()
+	require.Equal(t, before.PID, after.PID, "the same child after ten probes")
+	require.Equal(t, 1, after.Starts)
+	require.Empty(t, after.LastError)
+}
+
 func TestOptions(t *testing.T) {
 	tests := []struct {
 		name string

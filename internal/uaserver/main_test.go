@@ -25,7 +25,8 @@ import (
 
 // childModeEnv makes the test binary act as the child process: "normal"
 // runs RunChild's code, "stock" the same with gopcua's own Write handler
-// (which crashes on a missing namespace).
+// (which crashes on a missing namespace), "dead" closes its gopcua server
+// once started and goes on answering pings.
 const childModeEnv = "UASERVER_TEST_CHILD"
 
 func TestMain(m *testing.M) {
@@ -49,7 +50,7 @@ func testChild(mode string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := runChild(ctx, socket, os.Getenv(TokenEnv), logger, childOptions{stockWrite: mode == "stock"}); err != nil {
+	if err := runChild(ctx, socket, os.Getenv(TokenEnv), logger, childOptions{stockWrite: mode == "stock", deadServer: mode == "dead"}); err != nil {
 		fmt.Fprintln(os.Stderr, "uaserver child:", err)
 		return 1
 	}
@@ -98,9 +99,13 @@ func testOptions(mode string) Options {
 		Env:          []string{childModeEnv + "=" + mode},
 		PingInterval: 50 * time.Millisecond,
 		PingTimeout:  time.Second,
-		BackoffMin:   20 * time.Millisecond,
-		BackoffMax:   200 * time.Millisecond,
-		WriteTimeout: 5 * time.Second,
+		// Every test's child probes its server this often, so none may
+		// be taken for dead while it serves.
+		ProbeInterval: 100 * time.Millisecond,
+		ProbeTimeout:  2 * time.Second,
+		BackoffMin:    20 * time.Millisecond,
+		BackoffMax:    200 * time.Millisecond,
+		WriteTimeout:  5 * time.Second,
 	}
 }
 

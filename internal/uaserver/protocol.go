@@ -41,6 +41,10 @@ type childConfig struct {
 	Writable     []string      `json:"writable,omitempty"`
 	AllowedPeers []string      `json:"allowed_peers,omitempty"`
 	WriteTimeout time.Duration `json:"write_timeout"`
+	// ProbeInterval and ProbeTimeout: how often the child checks that its
+	// OPC UA server answers a client, and how long one check may take.
+	ProbeInterval time.Duration `json:"probe_interval,omitempty"`
+	ProbeTimeout  time.Duration `json:"probe_timeout,omitempty"`
 }
 
 // message is one JSON line on the socket, either way; exactly one field

@@ -49,6 +49,13 @@ type Options struct {
 	// PingInterval and PingTimeout: the child must answer a ping within
 	// PingTimeout or it is taken for hung and killed. Defaults 1s and 5s.
 	PingInterval, PingTimeout time.Duration
+	// ProbeInterval and ProbeTimeout: the child reads its own OPC UA
+	// server's state as a client every ProbeInterval, each read within
+	// ProbeTimeout; after probeFailures failed reads in a row it reports
+	// the server dead and is replaced. A ping only shows that the child's
+	// process answers, not that its OPC UA server does. Defaults 5s and
+	// 5s.
+	ProbeInterval, ProbeTimeout time.Duration
 	// StartTimeout bounds a start: connect, configure, listen. Default 10s.
 	StartTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait before a restart; it
@@ -170,6 +177,8 @@ func New(opts Options) (*Supervisor, error) {
 	def(&opts.WriteTimeout, 2*time.Second)
 	def(&opts.PingInterval, time.Second)
 	def(&opts.PingTimeout, 5*time.Second)
+	def(&opts.ProbeInterval, 5*time.Second)
+	def(&opts.ProbeTimeout, 5*time.Second)
 	def(&opts.StartTimeout, 10*time.Second)
 	def(&opts.BackoffMin, 200*time.Millisecond)
 	def(&opts.BackoffMax, 30*time.Second)
@@ -328,7 +337,8 @@ func (s *Supervisor) runChild(ctx context.Context, ln *net.UnixListener, sock st
 		return err
 	}
 	defer c.c.Close()
-	cfg := &childConfig{Endpoint: s.State().Endpoint, Writable: s.opts.Writable, AllowedPeers: s.opts.AllowedPeers, WriteTimeout: s.opts.WriteTimeout}
+	cfg := &childConfig{Endpoint: s.State().Endpoint, Writable: s.opts.Writable, AllowedPeers: s.opts.AllowedPeers, WriteTimeout: s.opts.WriteTimeout,
+		ProbeInterval: s.opts.ProbeInterval, ProbeTimeout: s.opts.ProbeTimeout}
 	if err := c.send(message{Config: cfg}, s.opts.StartTimeout); err != nil {
 		return fmt.Errorf("configure child: %w", err)
 	}
@@ -436,6 +446,8 @@ func (s *Supervisor) runChild(ctx context.Context, ln *net.UnixListener, sock st
 				}
 			case m.Write != nil:
 				s.dispatch(c, m.Write)
+			case m.Fatal != "":
+				return fmt.Errorf("child %d: %s", pid, m.Fatal)
 			}
 		}
 	}
