@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -67,8 +68,17 @@ func (gw *gateway) startOPCUAServer(ctx context.Context, wg *sync.WaitGroup) err
 			case <-ctx.Done():
 				return
 			case w := <-sup.Writes():
-				err := gw.eng.SetOverride(ctx, control.Override{Site: w.Site, Point: w.Point, Value: w.Value,
-					Until: gw.clock.Now().Add(o.OverrideFor), Who: "opcua:" + w.Peer, Why: "written by a BMS head-end over OPC UA"})
+				var err error
+				if w.Clear {
+					// Releasing what is not there is done: a head-end
+					// that relinquishes twice gets Good both times.
+					if err = gw.eng.ClearOverride(ctx, w.Site, w.Point, "opcua:"+w.Peer); errors.Is(err, control.ErrNoOverride) {
+						err = nil
+					}
+				} else {
+					err = gw.eng.SetOverride(ctx, control.Override{Site: w.Site, Point: w.Point, Value: w.Value,
+						Until: gw.clock.Now().Add(o.OverrideFor), Who: "opcua:" + w.Peer, Why: "written by a BMS head-end over OPC UA"})
+				}
 				if err != nil {
 					gw.log.Warn("opc ua write refused", "site", w.Site, "point", w.Point, "peer", w.Peer, "err", err)
 				}

@@ -105,4 +105,22 @@ func TestRunOPCUAServer(t *testing.T) {
 	require.NotEqual(t, ua.StatusOK, write("gym_mode/Override", 1.0), "not listed writable")
 	require.NotEqual(t, ua.StatusOK, write("gym_setpoint/Desired", 18.0), "only Override nodes take writes")
 	require.Equal(t, 22.5, e.value("gym_setpoint"))
+
+	// The head-end releases its override with a null value, as it would
+	// relinquish a BACnet priority; releasing again is Good too.
+	release := func() ua.StatusCode {
+		res, err := c.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node("gym_setpoint/Override"), AttributeID: ua.AttributeIDValue,
+			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: &ua.Variant{}}}}})
+		require.NoError(t, err)
+		return res.Results[0]
+	}
+	require.Equal(t, ua.StatusOK, release())
+	st, err = api.Status(ctx)
+	require.NoError(t, err)
+	for _, p := range st.Points {
+		if p.Point == "gym_setpoint" {
+			require.Nil(t, p.Override, "released")
+		}
+	}
+	require.Equal(t, ua.StatusOK, release(), "releasing what is not there")
 }

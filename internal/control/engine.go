@@ -1215,6 +1215,9 @@ func (e *Engine) SetOverride(ctx context.Context, o Override) error {
 	return err
 }
 
+// ErrNoOverride is returned by ClearOverride for a point without one.
+var ErrNoOverride = errors.New("no override on that point")
+
 // ClearOverride removes an override; the point returns to its scheduled
 // value at once.
 func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) error {
@@ -1222,7 +1225,7 @@ func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) e
 	if derr := e.do(ctx, func() {
 		ps := e.points[siteID+"/"+point]
 		if ps == nil || e.overrides[ps] == nil {
-			err = fmt.Errorf("clear override %s/%s: no override on that point", siteID, point)
+			err = fmt.Errorf("clear override %s/%s: %w", siteID, point, ErrNoOverride)
 			return
 		}
 		o := *e.overrides[ps]

@@ -77,7 +77,9 @@ type wireWrite struct {
 	Site  string  `json:"site"`
 	Point string  `json:"point"`
 	Value float64 `json:"value"`
-	Peer  string  `json:"peer"`
+	// Clear: the client wrote a null value, which releases the override.
+	Clear bool   `json:"clear,omitempty"`
+	Peer  string `json:"peer"`
 }
 
 type wireResult struct {

@@ -128,9 +128,15 @@ func TestNodeOPCUAClient(t *testing.T) {
 	require.Equal(t, "BadNodeIdUnknown", write("ns=1;s=valby/gym/nope/Override", "Double", 1))
 	require.Equal(t, "BadNodeIdUnknown", write("ns=9;s=valby/gym/gym.ahu.mode/Override", "Double", 1), "missing namespace: refused, no crash")
 	require.Equal(t, "BadNotWritable", write("i=2258", "DateTime", "2026-01-01T00:00:00Z"))
+	// A null value releases the override.
+	require.Equal(t, "Good", write("ns=1;s=valby/gym/gym.ahu.mode/Override", "Null", nil))
+	require.Equal(t, "BadNotWritable", write("ns=1;s=valby/heartbeat/Override", "Null", nil), "a release needs a writable point too")
 
 	got := g.writes()
-	require.Len(t, got, 2)
+	require.Len(t, got, 3)
+	require.True(t, got[2].Clear, "the release reaches the gateway as one")
+	require.Equal(t, "gym.ahu.mode", got[2].Point)
+	require.False(t, got[0].Clear)
 	require.Equal(t, "valby", got[0].Site)
 	require.Equal(t, "gym.ahu.mode", got[0].Point)
 	require.Equal(t, 3.0, got[0].Value)

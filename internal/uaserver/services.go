@@ -203,6 +203,10 @@ func (ch *child) checkWrite(wv *ua.WriteValue, peer string) (*wireWrite, ua.Stat
 		return nil, ua.StatusBadTypeMismatch
 	}
 	val := wv.Value.Value
+	if val.Type() == ua.TypeIDNull {
+		// A null value releases the override.
+		return &wireWrite{Site: n.site, Point: n.point, Clear: true, Peer: peer}, ua.StatusOK
+	}
 	if val.Has(ua.VariantArrayValues) || val.Type() != n.typ {
 		return nil, ua.StatusBadTypeMismatch
 	}

@@ -76,6 +76,9 @@ type WriteRequest struct {
 	Point string
 	// Value is the engineering value; booleans are 0 and 1.
 	Value float64
+	// Clear: the client wrote a null value to release its override, as a
+	// BACnet head-end relinquishes a priority; Value is then 0.
+	Clear bool
 	// Peer is the client's address, host:port.
 	Peer string
 
@@ -514,8 +517,8 @@ func (s *Supervisor) dispatch(c *conn, w *wireWrite) {
 			}
 		})
 	}
-	req := WriteRequest{Site: w.Site, Point: w.Point, Value: w.Value, Peer: w.Peer, reply: reply}
-	s.logger.Info("opc ua write received", "site", w.Site, "point", w.Point, "value", w.Value, "peer", w.Peer)
+	req := WriteRequest{Site: w.Site, Point: w.Point, Value: w.Value, Clear: w.Clear, Peer: w.Peer, reply: reply}
+	s.logger.Info("opc ua write received", "site", w.Site, "point", w.Point, "value", w.Value, "clear", w.Clear, "peer", w.Peer)
 	select {
 	case s.writes <- req:
 	default:
