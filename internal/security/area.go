@@ -56,6 +56,9 @@ type area struct {
 	failedSince   time.Time // when the area should have armed, for a failed arm
 	armCommanded  time.Time // direct control: when the arm pulse was sent
 	pulses        []Command // pulse ends still to be sent
+	// restored: the mismatch and arm failure come from a snapshot, to be
+	// squared with the windows when tracking starts.
+	restored bool
 }
 
 func (a *area) timer() *timer { return &a.tm }
@@ -91,7 +94,7 @@ func (a *area) observeArmed(m *Monitor, v float64, ok bool, at time.Time) {
 func (a *area) eval(m *Monitor, at time.Time) {
 	if a.win.set {
 		if !a.tracking {
-			a.startTracking(at)
+			a.startTracking(m, at)
 		} else if in := a.win.covered(at); in != a.inWindow {
 			if in {
 				a.enter(m, at)
@@ -156,7 +159,7 @@ func (a *area) notArmedAt() time.Time {
 	return latest(a.armAt, a.trackSince).Add(a.spec.MismatchAfter)
 }
 
-func (a *area) startTracking(at time.Time) {
+func (a *area) startTracking(m *Monitor, at time.Time) {
 	a.tracking, a.trackSince = true, at
 	iv, in := a.win.covering(at)
 	a.inWindow, a.winStart = in, iv.Start
@@ -165,6 +168,28 @@ func (a *area) startTracking(at time.Time) {
 	if !in && !a.lastEnd.IsZero() {
 		a.armAt = a.lastEnd.Add(a.spec.ExitDelay)
 		a.armChecked = !a.armAt.After(at)
+	}
+	if a.restored {
+		// What was raised before a restart stays raised while it holds;
+		// a window that started or ended meanwhile clears what it would
+		// have cleared.
+		a.restored = false
+		if in {
+			if a.mismatch == NotArmed || a.mismatch == DisarmedOutsideWindow {
+				a.clearMismatch(m, at, "a window started")
+			}
+			if a.armFailed {
+				a.armFailed = false
+				m.emit(at, events.AreaArmFailed, events.Info, "", a.spec.ID, []string{a.armed.point},
+					"%s: arm failure cleared: a window started", a.label())
+			}
+			a.armCommanded = time.Time{}
+		} else if a.mismatch == StillArmed {
+			a.clearMismatch(m, at, "the window ended")
+		}
+		if !a.armCommanded.IsZero() && a.armCommanded.Before(a.lastEnd) {
+			a.armCommanded = time.Time{} // a pulse for an earlier window
+		}
 	}
 }
 

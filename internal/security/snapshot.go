@@ -17,6 +17,19 @@ type snapshot struct {
 	statefile.Header
 	At    time.Time           `json:"at"`
 	Doors map[string]doorSnap `json:"doors,omitempty"`
+	Areas map[string]areaSnap `json:"areas,omitempty"`
+	// Leaks are the water-flow detectors with a leak raised.
+	Leaks []string `json:"leaks,omitempty"`
+}
+
+// areaSnap is what a restart must not forget of an alarm area: the
+// mismatch or failed arm raised, and the arm pulse sent.
+type areaSnap struct {
+	Mismatch      Mismatch  `json:"mismatch,omitempty"`
+	MismatchSince time.Time `json:"mismatch_since,omitzero"`
+	ArmFailed     bool      `json:"arm_failed,omitempty"`
+	FailedSince   time.Time `json:"failed_since,omitzero"`
+	ArmCommanded  time.Time `json:"arm_commanded,omitzero"`
 }
 
 // doorSnap is what a restart must not forget of a door: the state it was
@@ -36,12 +49,13 @@ type doorSnap struct {
 	LastGrant      time.Time `json:"last_grant,omitzero"`
 }
 
-// Snapshot returns the doors' judged states and raised conditions as
-// JSON, to be handed to Restore after a restart or a reload, so that a
-// door held open across the restart is not reported again with the
-// restart as its opening time, and a forced door or a wire fault stays
-// raised until it is really cleared. The output is the same for the same
-// state.
+// Snapshot returns the doors' judged states and raised conditions, the
+// areas' mismatches and failed arms, and the leaks raised, as JSON, to be
+// handed to Restore after a restart or a reload: a door held open across
+// the restart is not reported again with the restart as its opening time,
+// a forced door, a wire fault, an area's mismatch or a leak stays raised
+// until it really clears, and none is raised twice. The output is the
+// same for the same state.
 func (m *Monitor) Snapshot() ([]byte, error) {
 	s := snapshot{Header: statefile.Header{Version: snapshotVersion, Site: m.site}, At: m.now, Doors: map[string]doorSnap{}}
 	for _, d := range m.doors {
@@ -52,6 +66,19 @@ func (m *Monitor) Snapshot() ([]byte, error) {
 			Open: d.open, State: d.state, StateSince: d.stateSince, OpenSince: d.openSince,
 			UnsecuredSince: d.unsecuredSince, HeldOpen: d.held, Forced: d.forced, LeftUnlocked: d.left,
 			Fault: d.fault, FaultPoints: slices.Clone(d.faultPts), FaultSince: d.faultSince, LastGrant: d.lastGrant,
+		}
+	}
+	s.Areas = map[string]areaSnap{}
+	for _, a := range m.areas {
+		if a.mismatch == NoMismatch && !a.armFailed && a.armCommanded.IsZero() {
+			continue
+		}
+		s.Areas[a.spec.ID] = areaSnap{Mismatch: a.mismatch, MismatchSince: a.mismatchSince,
+			ArmFailed: a.armFailed, FailedSince: a.failedSince, ArmCommanded: a.armCommanded}
+	}
+	for _, d := range m.dets {
+		if d.leak {
+			s.Leaks = append(s.Leaks, d.spec.ID)
 		}
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -83,6 +110,21 @@ func (m *Monitor) Restore(data []byte) error {
 		default:
 			return fmt.Errorf("restore security of site %q: door %q has unknown state %q", m.site, id, ds.State)
 		}
+	}
+	for id, as := range s.Areas {
+		if _, known := mismatchWords[as.Mismatch]; as.Mismatch != NoMismatch && !known {
+			return fmt.Errorf("restore security of site %q: area %q has unknown mismatch %q", m.site, id, as.Mismatch)
+		}
+	}
+	for _, a := range m.areas {
+		if as, ok := s.Areas[a.spec.ID]; ok {
+			a.mismatch, a.mismatchSince = as.Mismatch, as.MismatchSince
+			a.armFailed, a.failedSince, a.armCommanded = as.ArmFailed, as.FailedSince, as.ArmCommanded
+			a.restored = true
+		}
+	}
+	for _, d := range m.dets {
+		d.leak = slices.Contains(s.Leaks, d.spec.ID)
 	}
 	for _, d := range m.doors {
 		ds, ok := s.Doors[d.spec.ID]

@@ -137,3 +137,72 @@ func TestRestoreRefuses(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(empty), "side")
 }
+
+// restartedWith snapshots h's monitor and returns a new monitor of spec
+// restored from it, with the windows set as the gateway sets them after
+// a restart, started at start.
+func restartedWith(t *testing.T, h *harness, spec Spec, windows map[string][]Interval, start string) *harness {
+	t.Helper()
+	data, err := h.m.Snapshot()
+	require.NoError(t, err)
+	m, err := NewMonitor("valby", spec, cph)
+	require.NoError(t, err)
+	require.NoError(t, m.Restore(data))
+	for id, ws := range windows {
+		require.NoError(t, m.SetAreaWindows(id, ws))
+	}
+	n := &harness{t: t, m: m}
+	n.advance(at(start))
+	return n
+}
+
+func TestSnapshotKeepsAreaMismatch(t *testing.T) {
+	spec := Spec{Areas: []AreaSpec{wingArea()}}
+	wins := map[string][]Interval{"wing": {iv("18:45", "21:15")}}
+	notArmed := func(t *testing.T) *harness {
+		h := areaHarness(t, wingArea())
+		h.set("armed", 0, at("18:45:02"))
+		h.advance(at("21:30"))
+		require.Equal(t, []string{"18:45:02 area_disarmed info wing", "21:20:30 area_mismatch warning wing"}, h.take())
+		return h
+	}
+	t.Run("still not armed after the restart", func(t *testing.T) {
+		n := restartedWith(t, notArmed(t), spec, wins, "21:40")
+		n.set("armed", 0, at("21:40"))
+		n.advance(at("22:30"))
+		require.Empty(t, n.take(), "not raised again")
+		require.Equal(t, NotArmed, n.area("wing").Mismatch)
+		require.True(t, at("21:15:30").Equal(n.area("wing").MismatchSince))
+		n.set("armed", 1, at("22:35"))
+		evs := n.takeEvents()
+		require.Equal(t, []string{"22:35:00 area_armed info wing", "22:35:00 area_mismatch info wing"}, lines(evs))
+		require.Contains(t, evs[1].Message, "since 21:15:30")
+	})
+	t.Run("a window started meanwhile", func(t *testing.T) {
+		later := map[string][]Interval{"wing": {iv("18:45", "21:15"), iv("22:00", "23:00")}}
+		n := restartedWith(t, notArmed(t), spec, later, "22:10")
+		evs := n.takeEvents()
+		require.Equal(t, []string{"22:10:00 area_mismatch info wing"}, lines(evs))
+		require.Contains(t, evs[0].Message, "a window started")
+	})
+}
+
+func TestSnapshotKeepsLeak(t *testing.T) {
+	water := DetectorSpec{ID: "water", Kind: WaterFlow, Point: "flow", Above: 0.5, Area: "wing"}
+	h := newHarness(t, detSpec(water), at("18:00"))
+	require.NoError(t, h.m.SetAreaWindows("wing", []Interval{iv("18:45", "21:15")}))
+	h.set("flow", 0, at("18:00"))
+	h.set("armed", 1, at("18:00"))
+	h.set("armed", 0, at("18:45"))
+	h.set("armed", 1, at("21:15:30"))
+	h.set("flow", 3.2, at("+1 02:00"))
+	require.Contains(t, h.take(), "02:00:00 leak alarm water")
+
+	n := restartedWith(t, h, detSpec(water), map[string][]Interval{"wing": {iv("18:45", "21:15")}}, "+1 02:10")
+	n.set("armed", 1, at("+1 02:10"))
+	n.set("flow", 3.0, at("+1 02:10"))
+	n.advance(at("+1 02:30"))
+	require.Empty(t, n.take(), "the leak is not raised twice")
+	n.set("flow", 0, at("+1 02:40"))
+	require.Equal(t, []string{"02:40:00 leak info water"}, n.take())
+}
