@@ -458,33 +458,44 @@ func (s *Server) noShows(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, rep)
 }
 
-// energy answers GET /api/reports/energy?site=ID&week=2026-W48 (default
-// the current week in the site's zone).
-func (s *Server) energy(w http.ResponseWriter, r *http.Request) {
+// energyReport answers the query of the energy report endpoints:
+// ?site=ID&week=2026-W48 (default the current week in the site's zone).
+// On a bad query or a backend error it has answered, and ok is false.
+func (s *Server) energyReport(w http.ResponseWriter, r *http.Request) (rep EnergyReport, ok bool) {
 	q := r.URL.Query()
 	if !checkParams(w, q, "site", "week") {
-		return
+		return rep, false
 	}
 	if q.Get("site") == "" {
 		fail(w, http.StatusBadRequest, errors.New("site is required: the energy report is per site"))
-		return
+		return rep, false
 	}
 	r.SetPathValue("site", q.Get("site"))
 	st := s.findSite(w, r)
 	if st == nil {
-		return
+		return rep, false
 	}
 	week := WeekOf(s.now().In(st.Location))
 	if v := q.Get("week"); v != "" {
 		var err error
 		if week, err = ParseWeek(v); err != nil {
 			fail(w, http.StatusBadRequest, err)
-			return
+			return rep, false
 		}
 	}
 	rep, err := s.b.EnergyReport(r.Context(), st.ID, week)
 	if err != nil {
 		failBackend(w, err, http.StatusInternalServerError)
+		return rep, false
+	}
+	return rep, true
+}
+
+// energy answers GET /api/reports/energy?site=ID&week=2026-W48 (default
+// the current week in the site's zone).
+func (s *Server) energy(w http.ResponseWriter, r *http.Request) {
+	rep, ok := s.energyReport(w, r)
+	if !ok {
 		return
 	}
 	if rep.Spaces == nil {

@@ -236,30 +236,8 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request) {
 // energyXLSX answers GET /api/reports/energy.xlsx?site&week with the
 // numbers of GET /api/reports/energy as a workbook.
 func (s *Server) energyXLSX(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if !checkParams(w, q, "site", "week") {
-		return
-	}
-	if q.Get("site") == "" {
-		fail(w, http.StatusBadRequest, errors.New("site is required: the energy report is per site"))
-		return
-	}
-	r.SetPathValue("site", q.Get("site"))
-	st := s.findSite(w, r)
-	if st == nil {
-		return
-	}
-	week := WeekOf(s.now().In(st.Location))
-	if v := q.Get("week"); v != "" {
-		var err error
-		if week, err = ParseWeek(v); err != nil {
-			fail(w, http.StatusBadRequest, err)
-			return
-		}
-	}
-	rep, err := s.b.EnergyReport(r.Context(), st.ID, week)
-	if err != nil {
-		failBackend(w, err, http.StatusInternalServerError)
+	rep, ok := s.energyReport(w, r)
+	if !ok {
 		return
 	}
 	sh := xlsxSheet{Name: "Energy " + rep.Week, Head: []string{"space", "name", "comfort_hours", "baseline_hours", "saved_hours",
@@ -271,7 +249,7 @@ func (s *Server) energyXLSX(w http.ResponseWriter, r *http.Request) {
 	tt := rep.Total
 	sh.Total = []any{"TOTAL", "", tt.ComfortHours, tt.BaselineHours, tt.SavedHours, nil, nil, tt.SavedHeatingKWh, tt.SavedLightingKWh}
 	sh.Notes = []string{fmt.Sprintf("Site %s, ISO week %s: %s to %s", rep.Site, rep.Week, rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))}
-	writeXLSX(w, fmt.Sprintf("%s-energy-%s.xlsx", st.ID, rep.Week), sh)
+	writeXLSX(w, fmt.Sprintf("%s-energy-%s.xlsx", rep.Site, rep.Week), sh)
 }
 
 // noShowsXLSX answers GET /api/reports/noshows.xlsx with the numbers of
