@@ -17,6 +17,8 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
 )
 
 // sendTimeout bounds a write on the socket.
@@ -128,7 +130,7 @@ type child struct {
 	// sent after their handler returned need a context, and gopcua's
 	// handlers get none.
 	life   context.Context
-	proxy  *proxy
+	proxy  *opcuaproxy.Proxy
 	public string
 
 	done     chan struct{}
@@ -217,8 +219,9 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 		return err
 	}
 	ch.cancel, ch.life, ch.internal = cancel, runCtx, internal
-	ch.proxy = newProxy(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)), ch.connectionClosed, ch.logger.Warn)
-	ch.proxy.start()
+	ch.proxy = opcuaproxy.New(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)),
+		opcuaproxy.Hooks{Closed: ch.connectionClosed, Warn: ch.logger.Warn})
+	ch.proxy.Start()
 	// An empty address space until the first snapshot: the top folder.
 	t, _ := buildTree(&Snapshot{}, nil, nil)
 	ch.ns.swap(t)
@@ -230,7 +233,7 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 // BadShutdown by nobody: their clients are gone with the connections.
 func (ch *child) stop() {
 	close(ch.done)
-	ch.proxy.close()
+	ch.proxy.Close()
 	if subs := ch.srv.SubscriptionService; subs != nil {
 		subs.Mu.Lock()
 		ids := make([]uint32, 0, len(subs.Subs))

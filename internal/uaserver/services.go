@@ -115,7 +115,7 @@ func (ch *child) write(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.R
 	}
 	peer := ""
 	if sc != nil && sc.RemoteAddr() != nil {
-		peer, _ = ch.proxy.peer(sc.RemoteAddr().String())
+		peer, _ = ch.proxy.Peer(sc.RemoteAddr().String())
 	}
 	results := make([]ua.StatusCode, len(req.NodesToWrite))
 	type forwarded struct {

@@ -14,6 +14,8 @@ import (
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/server/attrs"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
 )
 
 // notifyTimeout bounds how long a notification waits for a subscription
@@ -35,7 +37,7 @@ type instance struct {
 	sim    *Server
 	srv    *server.Server
 	cancel context.CancelFunc
-	proxy  *proxy
+	proxy  *opcuaproxy.Proxy
 	public string // the public endpoint URL
 
 	// done is closed by stop; it cuts notification sends short.
@@ -109,8 +111,13 @@ func (s *Server) tryStart(ctx context.Context, host string, pub, internal int, l
 		srv.Close()
 		return nil, err
 	}
-	inst.proxy = newProxy(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)), s, inst.connectionClosed)
-	inst.proxy.start()
+	inst.proxy = opcuaproxy.New(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)), opcuaproxy.Hooks{
+		Accepted: func() { s.count(func(st *Stats) { st.Connections++ }) },
+		Closed:   inst.connectionClosed,
+		Delay:    s.delayState,
+		Warn:     s.logger.Warn,
+	})
+	inst.proxy.Start()
 	return inst, nil
 }
 
@@ -169,7 +176,7 @@ func (inst *instance) addLimits() {
 // context, then the simulator's own goroutines.
 func (inst *instance) stop() error {
 	close(inst.done)
-	inst.proxy.close()
+	inst.proxy.Close()
 	if subs := inst.srv.SubscriptionService; subs != nil {
 		subs.Mu.Lock()
 		ids := make([]uint32, 0, len(subs.Subs))

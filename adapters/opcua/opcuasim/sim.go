@@ -340,7 +340,7 @@ func (s *Server) DropConnections() {
 	inst := s.run
 	s.mu.Unlock()
 	if inst != nil {
-		inst.proxy.dropAll()
+		inst.proxy.DropAll()
 	}
 }
 
