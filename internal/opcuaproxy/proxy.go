@@ -13,7 +13,9 @@
 package opcuaproxy
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -257,4 +259,16 @@ func (p *Proxy) Close() {
 	p.ln.Close()
 	p.DropAll()
 	p.wg.Wait()
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for
+// gopcua to listen on behind the proxy.
+func FreePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

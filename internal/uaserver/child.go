@@ -19,6 +19,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
+	"github.com/bmsgw/bmsgw/internal/opcuasubs"
 )
 
 // sendTimeout bounds a write on the socket.
@@ -131,6 +132,7 @@ type child struct {
 	// handlers get none.
 	life   context.Context
 	proxy  *opcuaproxy.Proxy
+	subs   *opcuasubs.Service
 	public string
 
 	done     chan struct{}
@@ -177,7 +179,7 @@ func (ch *child) start(ctx context.Context) error {
 	ch.endpoint = ch.public
 	var lastErr error
 	for range 5 {
-		internal, err := freePort(ctx)
+		internal, err := opcuaproxy.FreePort(ctx)
 		if err != nil {
 			ln.Close()
 			return err
@@ -220,7 +222,7 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 	}
 	ch.cancel, ch.life, ch.internal = cancel, runCtx, internal
 	ch.proxy = opcuaproxy.New(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)),
-		opcuaproxy.Hooks{Closed: ch.connectionClosed, Warn: ch.logger.Warn})
+		opcuaproxy.Hooks{Closed: ch.subs.ConnectionClosed, Warn: ch.logger.Warn})
 	ch.proxy.Start()
 	// An empty address space until the first snapshot: the top folder.
 	t, _ := buildTree(&Snapshot{}, nil, nil)
@@ -234,17 +236,7 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 func (ch *child) stop() {
 	close(ch.done)
 	ch.proxy.Close()
-	if subs := ch.srv.SubscriptionService; subs != nil {
-		subs.Mu.Lock()
-		ids := make([]uint32, 0, len(subs.Subs))
-		for id := range subs.Subs {
-			ids = append(ids, id)
-		}
-		subs.Mu.Unlock()
-		for _, id := range ids {
-			subs.DeleteSubscription(id)
-		}
-	}
+	ch.subs.DeleteAll()
 	ch.srv.Close()
 	ch.cancel()
 	ch.spawnMu.Lock()
@@ -344,37 +336,6 @@ func (ch *child) spawn(f func()) {
 		return
 	}
 	ch.wg.Go(f)
-}
-
-// connectionClosed deletes the subscriptions of a closed connection (see
-// opcuasim: gopcua keeps them and numbers new ones len(subs)+1).
-func (ch *child) connectionClosed(upstreamAddr string) {
-	subs := ch.srv.SubscriptionService
-	if subs == nil {
-		return
-	}
-	subs.Mu.Lock()
-	var ids []uint32
-	for id, sub := range subs.Subs {
-		if sub != nil && sub.Channel != nil && sub.Channel.RemoteAddr().String() == upstreamAddr {
-			ids = append(ids, id)
-		}
-	}
-	subs.Mu.Unlock()
-	for _, id := range ids {
-		subs.DeleteSubscription(id)
-	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // gopcuaLogger bridges gopcua's printf-style logger to slog, all at

@@ -2,22 +2,19 @@ package uaserver
 
 import (
 	"math"
-	"slices"
 	"time"
 
 	"github.com/gopcua/opcua/id"
-	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uasc"
-)
 
-// notifyTimeout bounds how long a notification waits for a full
-// subscription queue (only a subscription being deleted stays full).
-const notifyTimeout = time.Second
+	"github.com/bmsgw/bmsgw/internal/opcuasubs"
+)
 
 // registerHandlers installs the gateway's own service handlers before
 // Start (gopcua keeps a handler that is already registered). Each
-// replaces one of gopcua's that is unsafe, as in opcuasim:
+// replaces one of gopcua's that is unsafe (the subscription ones come
+// from opcuasubs, shared with opcuasim):
 //
 //   - Write: gopcua dereferences a nil namespace for a namespace index
 //     that does not exist (an anonymous client crashes the server), and
@@ -39,26 +36,8 @@ func (ch *child) registerHandlers() {
 	if !ch.opts.stockWrite {
 		srv.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, ch.write)
 	}
-	srv.RegisterHandler(id.CreateSubscriptionRequest_Encoding_DefaultBinary, ch.createSubscription)
-	srv.RegisterHandler(id.DeleteSubscriptionsRequest_Encoding_DefaultBinary, ch.deleteSubscriptions)
-	srv.RegisterHandler(id.CreateMonitoredItemsRequest_Encoding_DefaultBinary, ch.createMonitoredItems)
-	srv.RegisterHandler(id.DeleteMonitoredItemsRequest_Encoding_DefaultBinary, ch.deleteMonitoredItems)
-	srv.RegisterHandler(id.SetMonitoringModeRequest_Encoding_DefaultBinary, ch.setMonitoringMode)
-}
-
-func responseHeader(req *ua.RequestHeader, status ua.StatusCode) *ua.ResponseHeader {
-	var handle uint32
-	if req != nil {
-		handle = req.RequestHandle
-	}
-	return &ua.ResponseHeader{
-		Timestamp:          time.Now(),
-		RequestHandle:      handle,
-		ServiceResult:      status,
-		ServiceDiagnostics: &ua.DiagnosticInfo{},
-		StringTable:        []string{},
-		AdditionalHeader:   ua.NewExtensionObject(nil),
-	}
+	ch.subs = ch.subscriptions()
+	ch.subs.Register()
 }
 
 func (ch *child) getEndpoints(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
@@ -72,7 +51,7 @@ func (ch *child) getEndpoints(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua
 			eps = append(eps, ep)
 		}
 	}
-	return &ua.GetEndpointsResponse{ResponseHeader: responseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
+	return &ua.GetEndpointsResponse{ResponseHeader: opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
 }
 
 func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
@@ -94,7 +73,7 @@ func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Respons
 		}
 	}
 	return &ua.ReadResponse{
-		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+		ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
@@ -159,7 +138,7 @@ func (ch *child) write(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.R
 			ch.wmu.Unlock()
 		}
 		resp := &ua.WriteResponse{
-			ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
+			ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
 			Results:         results,
 			DiagnosticInfos: []*ua.DiagnosticInfo{},
 		}
@@ -263,221 +242,38 @@ func nodeIDString(wv *ua.WriteValue) string {
 	return wv.NodeID.String()
 }
 
-func (ch *child) createSubscription(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
-	subs := ch.srv.SubscriptionService
-	subs.Mu.Lock()
-	_, taken := subs.Subs[uint32(len(subs.Subs))+1]
-	subs.Mu.Unlock()
-	if taken {
-		return nil, ua.StatusBadTooManySubscriptions
+// subscriptions serves subscriptions and monitored items on the served
+// nodes (see opcuasubs); folders cannot be monitored.
+func (ch *child) subscriptions() *opcuasubs.Service {
+	return &opcuasubs.Service{
+		Srv: ch.srv,
+		Lookup: func(id *ua.NodeID) (string, *ua.DataValue, bool) {
+			n := ch.ns.lookup(id)
+			if n == nil || n.folder {
+				return "", nil, false
+			}
+			return id.String(), n.dataValue(), true
+		},
+		Spawn: ch.spawn,
+		Done:  ch.done,
+		Warn:  ch.logger.Warn,
 	}
-	return subs.CreateSubscription(sc, r, reqID)
-}
-
-func (ch *child) deleteSubscriptions(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
-	if r.Header() == nil || ch.srv.Session(r.Header()) == nil {
-		return nil, ua.StatusBadSessionIDInvalid
-	}
-	return ch.srv.SubscriptionService.DeleteSubscriptions(sc, r, reqID)
-}
-
-type pending struct {
-	sub *server.Subscription
-	n   *ua.MonitoredItemNotification
-}
-
-func (ch *child) createMonitoredItems(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
-	req, ok := r.(*ua.CreateMonitoredItemsRequest)
-	if !ok {
-		return nil, ua.StatusBadRequestTypeInvalid
-	}
-	if len(req.ItemsToCreate) == 0 {
-		return nil, ua.StatusBadNothingToDo
-	}
-	sub, err := ch.ownSubscription(req.RequestHeader, req.SubscriptionID)
-	if err != nil {
-		return nil, err
-	}
-	mis := ch.srv.MonitoredItemService
-	results := make([]*ua.MonitoredItemCreateResult, len(req.ItemsToCreate))
-	var initial []pending
-	mis.Mu.Lock()
-	for i, it := range req.ItemsToCreate {
-		res := &ua.MonitoredItemCreateResult{FilterResult: ua.NewExtensionObject(nil)}
-		results[i] = res
-		switch {
-		case it == nil || it.ItemToMonitor == nil || it.RequestedParameters == nil:
-			res.StatusCode = ua.StatusBadNodeIDInvalid
-			continue
-		case it.ItemToMonitor.AttributeID != ua.AttributeIDValue:
-			res.StatusCode = ua.StatusBadAttributeIDInvalid
-			continue
-		}
-		n := ch.ns.lookup(it.ItemToMonitor.NodeID)
-		if n == nil || n.folder {
-			res.StatusCode = ua.StatusBadNodeIDUnknown
-			continue
-		}
-		item := &server.MonitoredItem{ID: mis.NextID(), Sub: sub, Req: it, Mode: it.MonitoringMode}
-		key := it.ItemToMonitor.NodeID.String()
-		mis.Items[item.ID] = item
-		mis.Nodes[key] = append(mis.Nodes[key], item)
-		mis.Subs[sub.ID] = append(mis.Subs[sub.ID], item)
-		res.StatusCode = ua.StatusOK
-		res.MonitoredItemID = item.ID
-		res.RevisedSamplingInterval = max(it.RequestedParameters.SamplingInterval, 0)
-		res.RevisedQueueSize = 1
-		initial = append(initial, pending{sub, &ua.MonitoredItemNotification{
-			ClientHandle: it.RequestedParameters.ClientHandle,
-			Value:        n.dataValue(),
-		}})
-	}
-	mis.Mu.Unlock()
-	// The first values go out after the response, from a goroutine stop
-	// waits for, so the request loop never blocks on a full queue.
-	ch.spawn(func() { ch.deliver(initial) })
-	return &ua.CreateMonitoredItemsResponse{
-		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
-		Results:         results,
-		DiagnosticInfos: []*ua.DiagnosticInfo{},
-	}, nil
-}
-
-func (ch *child) deleteMonitoredItems(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
-	req, ok := r.(*ua.DeleteMonitoredItemsRequest)
-	if !ok {
-		return nil, ua.StatusBadRequestTypeInvalid
-	}
-	results, owned, err := ch.ownItems(req.RequestHeader, req.SubscriptionID, req.MonitoredItemIDs)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range owned {
-		ch.srv.MonitoredItemService.DeleteMonitoredItem(id)
-	}
-	return &ua.DeleteMonitoredItemsResponse{
-		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
-		Results:         results,
-		DiagnosticInfos: []*ua.DiagnosticInfo{},
-	}, nil
-}
-
-func (ch *child) setMonitoringMode(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
-	req, ok := r.(*ua.SetMonitoringModeRequest)
-	if !ok {
-		return nil, ua.StatusBadRequestTypeInvalid
-	}
-	results, owned, err := ch.ownItems(req.RequestHeader, req.SubscriptionID, req.MonitoredItemIDs)
-	if err != nil {
-		return nil, err
-	}
-	mis := ch.srv.MonitoredItemService
-	mis.Mu.Lock()
-	for _, id := range owned {
-		if item := mis.Items[id]; item != nil {
-			item.Mode = req.MonitoringMode
-		}
-	}
-	mis.Mu.Unlock()
-	return &ua.SetMonitoringModeResponse{
-		ResponseHeader:  responseHeader(req.RequestHeader, ua.StatusOK),
-		Results:         results,
-		DiagnosticInfos: []*ua.DiagnosticInfo{},
-	}, nil
-}
-
-func (ch *child) ownSubscription(hdr *ua.RequestHeader, subID uint32) (*server.Subscription, error) {
-	if hdr == nil {
-		return nil, ua.StatusBadSessionIDInvalid
-	}
-	subs := ch.srv.SubscriptionService
-	subs.Mu.Lock()
-	sub := subs.Subs[subID]
-	subs.Mu.Unlock()
-	if sub == nil {
-		return nil, ua.StatusBadSubscriptionIDInvalid
-	}
-	sess := ch.srv.Session(hdr)
-	if sess == nil {
-		return nil, ua.StatusBadSessionIDInvalid
-	}
-	if sub.Session == nil || sub.Session.AuthTokenID.String() != sess.AuthTokenID.String() {
-		return nil, ua.StatusBadSubscriptionIDInvalid
-	}
-	return sub, nil
-}
-
-func (ch *child) ownItems(hdr *ua.RequestHeader, subID uint32, ids []uint32) ([]ua.StatusCode, []uint32, error) {
-	sub, err := ch.ownSubscription(hdr, subID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(ids) == 0 {
-		return nil, nil, ua.StatusBadNothingToDo
-	}
-	mis := ch.srv.MonitoredItemService
-	results := make([]ua.StatusCode, len(ids))
-	var owned []uint32
-	mis.Mu.Lock()
-	for i, id := range ids {
-		item := mis.Items[id]
-		if item == nil || item.Sub != sub {
-			results[i] = ua.StatusBadMonitoredItemIDInvalid
-			continue
-		}
-		owned = append(owned, id)
-	}
-	mis.Mu.Unlock()
-	return results, owned, nil
 }
 
 // notify sends the current value of each node id (or BadNodeIdUnknown
 // once it is gone) to the items monitoring it.
 func (ch *child) notify(ids []string) {
-	mis := ch.srv.MonitoredItemService
-	if mis == nil || len(ids) == 0 {
+	if ch.subs == nil || len(ids) == 0 {
 		return
 	}
 	t := ch.ns.current()
-	var list []pending
+	var list []opcuasubs.Pending
 	for _, sid := range ids {
 		dv := badValue(ua.StatusBadNodeIDUnknown)
 		if n := t.nodes[sid]; n != nil && !n.folder {
 			dv = n.dataValue()
 		}
-		key := ch.ns.nodeID(sid).String()
-		mis.Mu.Lock()
-		items := slices.Clone(mis.Nodes[key])
-		mis.Mu.Unlock()
-		for _, item := range items {
-			if item == nil || item.Sub == nil || item.Req == nil || item.Req.RequestedParameters == nil {
-				continue
-			}
-			list = append(list, pending{item.Sub, &ua.MonitoredItemNotification{
-				ClientHandle: item.Req.RequestedParameters.ClientHandle,
-				Value:        dv,
-			}})
-		}
+		list = append(list, ch.subs.Notifications(ch.ns.nodeID(sid).String(), dv)...)
 	}
-	ch.deliver(list)
-}
-
-// deliver queues notifications on their subscriptions; a queue that stays
-// full for notifyTimeout belongs to a subscription being deleted.
-func (ch *child) deliver(list []pending) {
-	if len(list) == 0 {
-		return
-	}
-	timer := time.NewTimer(notifyTimeout)
-	defer timer.Stop()
-	for _, p := range list {
-		select {
-		case p.sub.NotifyChannel <- p.n:
-		case <-ch.done:
-			return
-		case <-timer.C:
-			ch.logger.Warn("opc ua server dropped notifications", "subscription", p.sub.ID)
-			return
-		}
-	}
+	ch.subs.Deliver(list)
 }

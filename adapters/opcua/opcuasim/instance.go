@@ -16,12 +16,8 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
+	"github.com/bmsgw/bmsgw/internal/opcuasubs"
 )
-
-// notifyTimeout bounds how long a notification waits for a subscription
-// whose queue is full; gopcua's subscriptions drain their queue all the
-// time, so only a subscription that is being deleted makes it wait.
-const notifyTimeout = time.Second
 
 // instance is one run of the gopcua server, from Start to Stop.
 //
@@ -42,6 +38,8 @@ type instance struct {
 
 	// done is closed by stop; it cuts notification sends short.
 	done chan struct{}
+	// subs serves subscriptions and monitored items.
+	subs *opcuasubs.Service
 	// wg tracks the simulator's own goroutines (notification senders);
 	// spawnMu and stopping keep spawn from adding to it once stop waits.
 	wg       sync.WaitGroup
@@ -67,7 +65,7 @@ func (s *Server) startInstance(ctx context.Context, ln net.Listener) (*instance,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		internal, err := freePort(ctx)
+		internal, err := opcuaproxy.FreePort(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +111,7 @@ func (s *Server) tryStart(ctx context.Context, host string, pub, internal int, l
 	}
 	inst.proxy = opcuaproxy.New(ln, net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)), opcuaproxy.Hooks{
 		Accepted: func() { s.count(func(st *Stats) { st.Connections++ }) },
-		Closed:   inst.connectionClosed,
+		Closed:   inst.subs.ConnectionClosed,
 		Delay:    s.delayState,
 		Warn:     s.logger.Warn,
 	})
@@ -177,17 +175,7 @@ func (inst *instance) addLimits() {
 func (inst *instance) stop() error {
 	close(inst.done)
 	inst.proxy.Close()
-	if subs := inst.srv.SubscriptionService; subs != nil {
-		subs.Mu.Lock()
-		ids := make([]uint32, 0, len(subs.Subs))
-		for id := range subs.Subs {
-			ids = append(ids, id)
-		}
-		subs.Mu.Unlock()
-		for _, id := range ids {
-			subs.DeleteSubscription(id)
-		}
-	}
+	inst.subs.DeleteAll()
 	err := inst.srv.Close()
 	inst.cancel()
 	inst.spawnMu.Lock()
@@ -198,40 +186,6 @@ func (inst *instance) stop() error {
 		err = nil
 	}
 	return err
-}
-
-// connectionClosed deletes the subscriptions of a connection that
-// closed. gopcua keeps them until their lifetime runs out, and numbers new
-// subscriptions len(subs)+1, so lingering ones make collisions (refused
-// by createSubscription) likelier. A real server would keep them for a
-// transfer to a new session, which gopcua does not support anyway.
-func (inst *instance) connectionClosed(upstreamAddr string) {
-	subs := inst.srv.SubscriptionService
-	if subs == nil {
-		return
-	}
-	subs.Mu.Lock()
-	var ids []uint32
-	for id, sub := range subs.Subs {
-		if sub != nil && sub.Channel != nil && sub.Channel.RemoteAddr().String() == upstreamAddr {
-			ids = append(ids, id)
-		}
-	}
-	subs.Mu.Unlock()
-	for _, id := range ids {
-		subs.DeleteSubscription(id)
-	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // folderNode builds an Objects-type folder node.
