@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/testpeers"
 )
 
 // Interop tests against node-opcua, an independent implementation with a
@@ -27,10 +27,8 @@ import (
 // only). A missing peer fails the test with the install command.
 
 const (
-	nodeOPCUAVersion = "2.182.2"
-	installHint      = "run .ci/peers/opcua/install (it installs nodejs and npm from Debian if missing, then npm ci in .ci/peers/opcua)"
-	peerUser         = "operator"
-	peerPassword     = "correct horse battery staple"
+	peerUser     = "operator"
+	peerPassword = "correct horse battery staple"
 )
 
 // peer is a running node-opcua server (testdata/interop_server.js).
@@ -42,25 +40,8 @@ type peer struct {
 // startPeer starts the node-opcua server and stops it when the test ends.
 func startPeer(t *testing.T) *peer {
 	t.Helper()
-	peers, err := filepath.Abs(filepath.Join("..", "..", ".ci", "peers", "opcua"))
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not installed: %s", installHint)
-	}
-	b, err := os.ReadFile(filepath.Join(peers, "node_modules", "node-opcua", "package.json"))
-	if err != nil {
-		t.Fatalf("node-opcua is not installed in %s/node_modules: %s", peers, installHint)
-	}
-	var pkg struct{ Version string }
-	require.NoError(t, json.Unmarshal(b, &pkg))
-	if pkg.Version != nodeOPCUAVersion {
-		t.Fatalf("node-opcua %s is installed, the tests need %s: %s", pkg.Version, nodeOPCUAVersion, installHint)
-	}
-
-	cmd := exec.Command(node, filepath.Join("testdata", "interop_server.js"))
-	cmd.Env = append(os.Environ(),
-		"NODE_PATH="+filepath.Join(peers, "node_modules"),
+	cmd := testpeers.NodeOPCUA(t, filepath.Join("..", ".."), filepath.Join("testdata", "interop_server.js"))
+	cmd.Env = append(cmd.Env,
 		"PKI_DIR="+t.TempDir(),
 		"OPCUA_USER="+peerUser,
 		"OPCUA_PASSWORD="+peerPassword,

@@ -10,7 +10,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/bmsgw/bmsgw/internal/testpeers"
 )
 
 // childModeEnv makes the test binary act as the child process: "normal"
@@ -149,11 +150,6 @@ func waitUp(t *testing.T, s *Supervisor, notPID int) State {
 	}
 }
 
-const (
-	nodeOPCUAVersion = "2.182.2"
-	installHint      = "run .ci/peers/opcua/install (it installs nodejs and npm from Debian if missing, then npm ci in .ci/peers/opcua)"
-)
-
 // nodeClient is a running testdata/client.js.
 type nodeClient struct {
 	t      *testing.T
@@ -170,23 +166,7 @@ type nodeClient struct {
 // test ends.
 func startNodeClient(t *testing.T) *nodeClient {
 	t.Helper()
-	peers, err := filepath.Abs(filepath.Join("..", "..", ".ci", "peers", "opcua"))
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not installed: %s", installHint)
-	}
-	b, err := os.ReadFile(filepath.Join(peers, "node_modules", "node-opcua", "package.json"))
-	if err != nil {
-		t.Fatalf("node-opcua is not installed in %s/node_modules: %s", peers, installHint)
-	}
-	var pkg struct{ Version string }
-	require.NoError(t, json.Unmarshal(b, &pkg))
-	if pkg.Version != nodeOPCUAVersion {
-		t.Fatalf("node-opcua %s is installed, the tests need %s: %s", pkg.Version, nodeOPCUAVersion, installHint)
-	}
-	cmd := exec.Command(node, filepath.Join("testdata", "client.js"))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(peers, "node_modules"))
+	cmd := testpeers.NodeOPCUA(t, filepath.Join("..", ".."), filepath.Join("testdata", "client.js"))
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
