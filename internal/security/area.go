@@ -128,11 +128,7 @@ func (a *area) eval(m *Monitor, at time.Time) {
 		} else {
 			if armed {
 				a.clearMismatch(m, at, "armed")
-				if a.armFailed {
-					a.armFailed = false
-					m.emit(at, events.AreaArmFailed, events.Info, "", a.spec.ID, []string{a.armed.point},
-						"%s: arm failure cleared: armed", a.label())
-				}
+				a.clearArmFailed(m, at, "armed")
 			} else if a.mismatch == NoMismatch && !a.armFailed && !at.Before(a.notArmedAt()) {
 				if a.spec.Control == Direct && !a.armCommanded.IsZero() {
 					a.armFailed, a.failedSince = true, a.armAt
@@ -178,11 +174,7 @@ func (a *area) startTracking(m *Monitor, at time.Time) {
 			if a.mismatch == NotArmed || a.mismatch == DisarmedOutsideWindow {
 				a.clearMismatch(m, at, "a window started")
 			}
-			if a.armFailed {
-				a.armFailed = false
-				m.emit(at, events.AreaArmFailed, events.Info, "", a.spec.ID, []string{a.armed.point},
-					"%s: arm failure cleared: a window started", a.label())
-			}
+			a.clearArmFailed(m, at, "a window started")
 			a.armCommanded = time.Time{}
 		} else if a.mismatch == StillArmed {
 			a.clearMismatch(m, at, "the window ended")
@@ -200,11 +192,7 @@ func (a *area) enter(m *Monitor, at time.Time) {
 	if a.mismatch == NotArmed || a.mismatch == DisarmedOutsideWindow {
 		a.clearMismatch(m, at, "a window started")
 	}
-	if a.armFailed {
-		a.armFailed = false
-		m.emit(at, events.AreaArmFailed, events.Info, "", a.spec.ID, []string{a.armed.point},
-			"%s: arm failure cleared: a window started", a.label())
-	}
+	a.clearArmFailed(m, at, "a window started")
 	if a.spec.Control == Direct {
 		if armed, known := a.isArmed(); !known || armed {
 			a.pulse(m, a.spec.Direct.Disarm.Point, at, "disarm "+a.spec.ID+": window starts")
@@ -253,6 +241,16 @@ func (a *area) raiseMismatch(m *Monitor, at, since time.Time, k Mismatch, sev ev
 	}
 	a.mismatch, a.mismatchSince = k, since
 	m.emit(at, events.AreaMismatch, sev, "", a.spec.ID, []string{a.armed.point}, format, args...)
+}
+
+// clearArmFailed ends a raised arm failure with an info event saying why.
+func (a *area) clearArmFailed(m *Monitor, at time.Time, why string) {
+	if !a.armFailed {
+		return
+	}
+	a.armFailed = false
+	m.emit(at, events.AreaArmFailed, events.Info, "", a.spec.ID, []string{a.armed.point},
+		"%s: arm failure cleared: %s", a.label(), why)
 }
 
 // clearMismatch ends a raised mismatch with an info event of the same
