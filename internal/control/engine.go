@@ -141,6 +141,7 @@ type Engine struct {
 	unwatched   map[Driver][]*site.Point        // drivers whose watcher waits for their first read and writes
 	readIn      map[Driver]bool                 // drivers whose first read is in
 	inflight    map[Driver]int                  // batches handed to a driver's writer and not yet back
+	driverDown  map[Driver]bool                 // every device of the driver was down at the last health check
 	spawn       func(func(context.Context)) context.CancelFunc
 	started     bool
 }
@@ -329,18 +330,19 @@ func New(cfg Config) *Engine {
 	}
 	return &Engine{
 		cfg: cfg, log: cfg.Logger,
-		cmds:      make(chan func()),
-		results:   make(chan writeResults, 64),
-		readings:  make(chan readings, 64),
-		points:    map[string]*pointState{},
-		byDriver:  map[Driver]map[string]*pointState{},
-		overrides: map[*pointState]*Override{},
-		devices:   map[string]DeviceState{},
-		workers:   map[Driver]chan []job{},
-		stops:     map[Driver][]context.CancelFunc{},
-		unwatched: map[Driver][]*site.Point{},
-		readIn:    map[Driver]bool{},
-		inflight:  map[Driver]int{},
+		cmds:       make(chan func()),
+		results:    make(chan writeResults, 64),
+		readings:   make(chan readings, 64),
+		points:     map[string]*pointState{},
+		byDriver:   map[Driver]map[string]*pointState{},
+		overrides:  map[*pointState]*Override{},
+		devices:    map[string]DeviceState{},
+		workers:    map[Driver]chan []job{},
+		stops:      map[Driver][]context.CancelFunc{},
+		unwatched:  map[Driver][]*site.Point{},
+		readIn:     map[Driver]bool{},
+		inflight:   map[Driver]int{},
+		driverDown: map[Driver]bool{},
 	}
 }
 
@@ -815,6 +817,9 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			return
 		}
 		e.dirty.unmark(ps)
+		if e.driverDown[ps.driver] {
+			return // health marks it again when a device is back
+		}
 		if ps.driver != last { // the dirty points of a driver come in runs
 			if last != nil {
 				due[last] = lastPts
@@ -1145,7 +1150,11 @@ func (e *Engine) heartbeats(ctx context.Context, now time.Time, next map[int]tim
 }
 
 // health collects device states, journals changes, and catches up on the
-// points of a device that came back.
+// points of a device that came back. A driver whose every device is down
+// gets no writes until one is back: each would fail at once, and with
+// every point retried on its backoff a day's outage filled the journal
+// with thousands of failed attempts; the outage is journalled once, as
+// the device going down, and the catch-up as the writes when it is back.
 func (e *Engine) health(ctx context.Context, now time.Time) {
 	for _, ss := range e.sites {
 		conns := make([]string, 0, len(ss.rt.Drivers))
@@ -1155,7 +1164,13 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 		slices.Sort(conns)
 		for _, c := range conns {
 			d := ss.rt.Drivers[c]
-			for _, st := range d.States() {
+			states := d.States()
+			down := len(states) > 0
+			for _, st := range states {
+				down = down && !st.Up
+			}
+			e.driverDown[d] = down
+			for _, st := range states {
 				key := ss.rt.Site.ID + "/" + c + "/" + st.Device
 				old, seen := e.devices[key]
 				e.devices[key] = st
@@ -1363,6 +1378,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				delete(e.unwatched, d)
 				delete(e.readIn, d)
 				delete(e.inflight, d)
+				delete(e.driverDown, d)
 				delete(e.stops, d)
 				delete(e.workers, d)
 				unused = append(unused, d)
