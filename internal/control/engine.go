@@ -1134,7 +1134,7 @@ func (e *Engine) heartbeats(ctx context.Context, now time.Time, next map[int]tim
 			if t, ok := next[i]; !ok || !now.Before(t) {
 				next[i] = now.Add(hb.Period)
 				count[i] = math.Mod(count[i]+1, 32768)
-				if d := ss.rt.Drivers[hb.Connection]; d != nil && !e.cfg.DryRun {
+				if d := ss.rt.Drivers[hb.Connection]; d != nil && !e.cfg.DryRun && !e.driverDown[d] {
 					d := d
 					w := Write{Point: hb.Point, Value: count[i]}
 					go func() { // a heartbeat must never wait behind a slow reconcile
