@@ -54,19 +54,24 @@ func planOf(ctx context.Context, s *site.Site, from, to time.Time, bookings []bo
 	c := schedule.NewCompiler(s, from, to)
 	c.SetBookings(bookings)
 	sp := &sitePlan{plan: c, bookings: bookings}
-	if db == nil {
-		return sp, nil
+	var evs []events.Event
+	if db != nil {
+		var err error
+		evs, err = events.Query(ctx, db, events.Filter{Site: s.ID, Kinds: []events.Kind{events.NoShow, events.InUse, events.LightsEnabled},
+			Since: from.Add(-48 * time.Hour), Until: to})
+		if err != nil {
+			return nil, err
+		}
 	}
-	evs, err := events.Query(ctx, db, events.Filter{Site: s.ID, Kinds: []events.Kind{events.NoShow, events.InUse}, Since: from.Add(-48 * time.Hour), Until: to})
-	if err != nil {
-		return nil, err
-	}
+	rels := cardLights(s, bookings, from, to, evs)
 	byKey := map[string]booking.Booking{}
 	for _, b := range bookings {
 		byKey[b.String()] = b
 	}
-	var rels []schedule.Release
 	for _, e := range evs {
+		if e.Kind == events.LightsEnabled {
+			continue
+		}
 		if e.Kind == events.InUse {
 			sp.inUse = append(sp.inUse, e)
 			continue
@@ -89,6 +94,64 @@ func planOf(ctx context.Context, s *site.Site, from, to time.Time, bookings []bo
 	}
 	sp.plan = schedule.NewOverlay(c, s, from, to, rels, nil)
 	return sp, nil
+}
+
+// cardLights releases lights gated by cards (lights_by_card) as the
+// running gateway held them off: outside every booking of their space,
+// whatever lead, lag or base schedule the plan gives them, and inside a
+// booking until the card that switched them on, as the journal recorded
+// it (lights_enabled). A booking without that record counts as lit
+// throughout: the journal cannot tell a booking nobody came to from a
+// time the gateway did not watch, and a report must not claim savings it
+// cannot show.
+func cardLights(s *site.Site, bookings []booking.Booking, from, to time.Time, evs []events.Event) []schedule.Release {
+	enabled := map[[2]string]time.Time{} // by space and booking
+	for _, e := range evs {
+		if e.Kind == events.LightsEnabled {
+			enabled[[2]string{e.Space, e.Booking}] = e.Time
+		}
+	}
+	var rels []schedule.Release
+	for _, sp := range s.Spaces {
+		l := sp.LightsByCard
+		if l == nil {
+			continue
+		}
+		var ws []booking.Booking
+		for _, b := range bookings {
+			if b.Status.Active() && slices.Contains(sp.Resources, b.Resource) {
+				ws = append(ws, b)
+			}
+		}
+		slices.SortFunc(ws, func(a, b booking.Booking) int { return a.Start.Compare(b.Start) })
+		release := func(a, b time.Time, why string) {
+			a, b = later(a, from), earlier(b, to)
+			if !b.After(a) {
+				return
+			}
+			for _, p := range l.Points {
+				rels = append(rels, schedule.Release{Point: p.ID, From: a, To: b, Why: why})
+			}
+		}
+		// Outside the bookings, merged where they touch or overlap.
+		gapFrom := from
+		for i := 0; i < len(ws); {
+			start, end := ws[i].Start, ws[i].End
+			for i++; i < len(ws) && !ws[i].Start.After(end); i++ {
+				end = later(end, ws[i].End)
+			}
+			release(gapFrom, start, "lights only inside a booking")
+			gapFrom = later(gapFrom, end)
+		}
+		release(gapFrom, to, "lights only inside a booking")
+		// Inside a booking, until the recorded card.
+		for _, b := range ws {
+			if on, ok := enabled[[2]string{sp.ID, b.String()}]; ok && on.After(b.Start) {
+				release(b.Start, earlier(on, b.End), "lights of booking "+b.String()+" waited for a card")
+			}
+		}
+	}
+	return rels
 }
 
 // openJournalIfAny opens the journal read-only, nil when the gateway has

@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/events"
+	"github.com/bmsgw/bmsgw/internal/site"
 )
 
 // energyConfig is the season config of the reference site with a state
@@ -114,4 +117,51 @@ func csvRow(t *testing.T, out, space string) map[string]string {
 	}
 	t.Fatalf("no row for %s in:\n%s", space, out)
 	return nil
+}
+
+// TestReportEnergyCardLights: floodlights gated by cards count as the
+// running gateway held them: off until the card the journal recorded.
+// Without that record the booking counts as lit throughout.
+func TestReportEnergyCardLights(t *testing.T) {
+	cfg, state := energyConfig(t)
+	week := []string{"-c", cfg, "--site", "valby-skole", "--from", "2026-11-23", "--to", "2026-11-30"}
+	pitch := func() map[string]string {
+		code, out, errOut := runBmsgw(append([]string{"report", "energy", "--format", "csv"}, week...)...)
+		require.Equal(t, 0, code, errOut)
+		return csvRow(t, out, "pitch")
+	}
+	require.Equal(t, "2", pitch()["lighting_hours"], "Thursday 18:00-20:00, no card on record")
+
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	publishReportEvents(t, state, []events.Event{{Time: cetOn("2026-11-26", "18:03"), Site: "valby-skole", Space: "pitch",
+		Kind: events.LightsEnabled, Booking: "leisure:valbybk-pitch-thu@booking.kk.dk/20261126T170000Z", Subject: "pitch_gate"}})
+	row := pitch()
+	require.Equal(t, "1.95", row["lighting_hours"], "the card came at 18:03")
+	require.Equal(t, "51.05", row["lighting_saved_hours"])
+	require.Equal(t, "2042", row["lighting_kwh_saved"], "3 minutes of 40 kW more")
+}
+
+func TestCardLightsReleases(t *testing.T) {
+	flood := &site.Point{ID: "flood"}
+	s := &site.Site{ID: "s", Spaces: []*site.Space{{ID: "pitch", Resources: []string{"p1"}, LightsByCard: &site.LightsByCard{Points: []*site.Point{flood}}}}}
+	at := func(hhmm string) time.Time { return cetOn("2026-11-26", hhmm) }
+	bk := func(id, from, to string) booking.Booking {
+		return booking.Booking{Source: "l", ID: id, Resource: "p1", Start: at(from), End: at(to), Status: booking.Confirmed}
+	}
+	bs := []booking.Booking{bk("b", "19:00", "20:00"), bk("a", "17:00", "18:00"), bk("c", "20:00", "21:00")}
+	evs := []events.Event{
+		{Kind: events.LightsEnabled, Space: "pitch", Booking: bs[1].String(), Time: at("17:10")},
+		{Kind: events.LightsEnabled, Space: "pitch", Booking: bs[0].String(), Time: at("18:55")}, // a card before the start
+	}
+	var got []string
+	for _, r := range cardLights(s, bs, at("16:00"), at("22:00"), evs) {
+		loc := at("00:00").Location()
+		got = append(got, r.Point+" "+r.From.In(loc).Format("15:04")+"-"+r.To.In(loc).Format("15:04")+" "+r.Why)
+	}
+	require.Equal(t, []string{
+		"flood 16:00-17:00 lights only inside a booking",
+		"flood 18:00-19:00 lights only inside a booking", // b and c touch: one booked stretch 19-21
+		"flood 21:00-22:00 lights only inside a booking",
+		"flood 17:00-17:10 lights of booking " + bs[1].String() + " waited for a card",
+	}, got, "b lit from its start (card before it), c without a record counts as lit")
 }

@@ -384,6 +384,13 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 func rate(noShows, bookings int) float64 {
 	if bookings == 0 {
 		return 0
