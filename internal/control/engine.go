@@ -460,6 +460,23 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		ss.added, ss.ids = nil, nil
 	}
+	// Learn what the devices hold before writing anything, so a restart
+	// writes only what differs. The drivers read in parallel, from before
+	// the rest of the start (the connects and first round trips overlap
+	// it), and each driver's points are reconciled as soon as its own
+	// reading is in: one slow or dead device does not hold back the
+	// others, and deciding values overlaps the other devices' reads.
+	firsts := make(chan firstRead, len(watches))
+	for _, w := range watches {
+		if fr := w.first; len(fr.points) > 0 {
+			wg.Go(func() {
+				fr.readings = w.d.Read(ctx, fr.points)
+				firsts <- fr // buffered for every driver
+			})
+		}
+	}
+
+	now := e.cfg.Clock.Now()
 	e.index()
 	rates := map[Driver]float64{}
 	for _, ss := range e.sites {
@@ -485,27 +502,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.startDriver(w.d, w.points, rates[w.d], len(w.first.points) > 0)
 	}
 
-	// Learn what the devices hold before writing anything, so a restart
-	// writes only what differs. The drivers read in parallel, and each
-	// driver's points are reconciled as soon as its own reading is in:
-	// one slow or dead device does not hold back the others, and the
-	// work of deciding values overlaps the other devices' reads.
-	firsts := make(chan firstRead, len(watches))
-	for _, w := range watches {
-		if fr := w.first; len(fr.points) > 0 {
-			wg.Go(func() {
-				fr.readings = w.d.Read(ctx, fr.points)
-				firsts <- fr // buffered for every driver
-			})
-		}
-	}
-
 	// The timetable of 10,000 points takes milliseconds to work out; it
 	// is worked out beside the first reads and writes, from the start
 	// instant, so a transition that falls due meanwhile is taken as soon
 	// as it is in. A reload or plan change before then builds its own
 	// and this one is dropped.
-	now := e.cfg.Clock.Now()
 	firstTimetable := e.buildTransitionsAsync(now)
 
 	timer := e.cfg.Clock.NewTimer(0)
