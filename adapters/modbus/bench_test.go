@@ -340,3 +340,92 @@ func cpuTime(b *testing.B) time.Duration {
 	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkWriteFC6VsBare writes 10,000 holding registers on 72 devices
+// (139 each), one FC6 per register, in turn (the order alternates) with
+// the Client (WriteMultiple off, no pacing) and with bare library
+// clients, each device in its own goroutine and every link connected
+// before the timed part; it reports each side's wall and CPU time per op
+// (simulators included) and the ratios: the client's own cost per write
+// request, which is what an engine pays on devices that take one
+// register per write.
+func BenchmarkWriteFC6VsBare(b *testing.B) {
+	const perDevice = 139
+	var sims []*modbussim.Server
+	var pts [][]*site.Point
+	for d := range fleetDevices {
+		sims = append(sims, startSim(b, modbussim.Config{}))
+		var ps []*site.Point
+		for i := range perDevice {
+			ps = append(ps, pt(fmt.Sprintf("d%02d.r%03d", d, i), site.HoldingRegister, 1, uint16(i), site.TypeUint16))
+		}
+		pts = append(pts, ps)
+	}
+	f := &fleet{sims: sims, points: pts}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	no := false
+	clients := make([]*Client, fleetDevices)
+	for d, s := range sims {
+		// No logger, as a gateway at its Info level: the test logger's
+		// Debug lines for every write are not the client's cost.
+		c, err := New(Options{URL: s.URL(), WriteRate: -1, WriteMultiple: &no}, nil)
+		require.NoError(b, err)
+		b.Cleanup(func() { c.Close() })
+		clients[d] = c
+		for _, r := range clients[d].Read(ctx, pts[d][:1]) {
+			require.NoError(b, r.Err)
+		}
+	}
+	bare := bareClients(b, f)
+	value := 0.0
+	sides := []struct {
+		name string
+		op   func(d int) error
+	}{
+		{"client", func(d int) error {
+			ws := make([]control.Write, len(pts[d]))
+			for i, p := range pts[d] {
+				ws[i] = control.Write{Point: p, Value: value}
+			}
+			for _, err := range clients[d].Write(ctx, ws) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"bare", func(d int) error {
+			for i := range pts[d] {
+				if err := bare[d].WriteRegister(uint16(i), uint16(value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	wall := make([]time.Duration, len(sides))
+	cpu := make([]time.Duration, len(sides))
+	f.requests()
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range sides {
+			s := (i + k) % len(sides)
+			value = float64(i%100 + 1) // a new value every op, as the engine writes only what differs
+			c0 := cpuTime(b)
+			start := time.Now()
+			f.run(b, sides[s].op)
+			wall[s] += time.Since(start)
+			cpu[s] += cpuTime(b) - c0
+		}
+	}
+	b.StopTimer()
+	require.Equal(b, len(sides)*fleetDevices*perDevice*b.N, f.requests(), "one FC6 per register and side, no more")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	for s, side := range sides {
+		b.ReportMetric(ms(wall[s]), side.name+"-ms/op")
+		b.ReportMetric(ms(cpu[s]), side.name+"-cpu-ms/op")
+	}
+	b.ReportMetric(float64(wall[0])/float64(wall[1]), "wall-ratio")
+	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "cpu-ratio")
+}
