@@ -248,10 +248,7 @@ func BenchmarkReadVsBare(b *testing.B) {
 		}
 	}
 	bare := bareClients(b, f)
-	sides := []struct {
-		name string
-		op   func(d int) error
-	}{
+	sides := []side{
 		{"client", func(d int) error {
 			for _, r := range clients[d].Read(ctx, f.points[d]) {
 				if r.Err != nil {
@@ -303,13 +300,45 @@ func BenchmarkReadVsBare(b *testing.B) {
 			return nil
 		}},
 	}
-	wall := make([]time.Duration, len(sides))
-	cpu := make([]time.Duration, len(sides))
+	wall, cpu := f.rotate(b, sides, nil)
+	perOp := 0
+	for _, p := range plans {
+		perOp += len(p)
+	}
+	require.Equal(b, len(sides)*perOp*b.N, f.requests(), "every side sends the planned requests and no more")
+	b.ReportMetric(float64(perOp), "requests/op")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	for s, sd := range sides {
+		b.ReportMetric(ms(wall[s]), sd.name+"-ms/op")
+		b.ReportMetric(ms(cpu[s]), sd.name+"-cpu-ms/op")
+	}
+	b.ReportMetric(float64(wall[0])/float64(wall[1]), "ratio")
+	b.ReportMetric(float64(wall[0])/float64(wall[2]), "ratio-to-decode")
+	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "cpu-ratio")
+}
+
+// side is one way of doing a benchmark's op: op does it for device d.
+type side struct {
+	name string
+	op   func(d int) error
+}
+
+// rotate runs every side once per iteration, in turn (the order rotates
+// so that all see the same load on a shared machine), with each device
+// in its own goroutine, and returns each side's wall and process CPU
+// time (simulators included); before, if set, runs before each op with
+// the iteration. The request counts start from zero.
+func (f *fleet) rotate(b *testing.B, sides []side, before func(i int)) (wall, cpu []time.Duration) {
+	wall = make([]time.Duration, len(sides))
+	cpu = make([]time.Duration, len(sides))
 	f.requests()
 	b.ResetTimer()
 	for i := range b.N {
 		for k := range sides {
 			s := (i + k) % len(sides)
+			if before != nil {
+				before(i)
+			}
 			c0 := cpuTime(b)
 			start := time.Now()
 			f.run(b, sides[s].op)
@@ -318,20 +347,7 @@ func BenchmarkReadVsBare(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	perOp := 0
-	for _, p := range plans {
-		perOp += len(p)
-	}
-	require.Equal(b, len(sides)*perOp*b.N, f.requests(), "every side sends the planned requests and no more")
-	b.ReportMetric(float64(perOp), "requests/op")
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	for s, side := range sides {
-		b.ReportMetric(ms(wall[s]), side.name+"-ms/op")
-		b.ReportMetric(ms(cpu[s]), side.name+"-cpu-ms/op")
-	}
-	b.ReportMetric(float64(wall[0])/float64(wall[1]), "ratio")
-	b.ReportMetric(float64(wall[0])/float64(wall[2]), "ratio-to-decode")
-	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "cpu-ratio")
+	return wall, cpu
 }
 
 // cpuTime returns the CPU time the process has used, user and system.
@@ -379,10 +395,7 @@ func BenchmarkWriteFC6VsBare(b *testing.B) {
 	}
 	bare := bareClients(b, f)
 	value := 0.0
-	sides := []struct {
-		name string
-		op   func(d int) error
-	}{
+	sides := []side{
 		{"client", func(d int) error {
 			ws := make([]control.Write, len(pts[d]))
 			for i, p := range pts[d] {
@@ -404,27 +417,13 @@ func BenchmarkWriteFC6VsBare(b *testing.B) {
 			return nil
 		}},
 	}
-	wall := make([]time.Duration, len(sides))
-	cpu := make([]time.Duration, len(sides))
-	f.requests()
-	b.ResetTimer()
-	for i := range b.N {
-		for k := range sides {
-			s := (i + k) % len(sides)
-			value = float64(i%100 + 1) // a new value every op, as the engine writes only what differs
-			c0 := cpuTime(b)
-			start := time.Now()
-			f.run(b, sides[s].op)
-			wall[s] += time.Since(start)
-			cpu[s] += cpuTime(b) - c0
-		}
-	}
-	b.StopTimer()
+	// A new value every op, as the engine writes only what differs.
+	wall, cpu := f.rotate(b, sides, func(i int) { value = float64(i%100 + 1) })
 	require.Equal(b, len(sides)*fleetDevices*perDevice*b.N, f.requests(), "one FC6 per register and side, no more")
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	for s, side := range sides {
-		b.ReportMetric(ms(wall[s]), side.name+"-ms/op")
-		b.ReportMetric(ms(cpu[s]), side.name+"-cpu-ms/op")
+	for s, sd := range sides {
+		b.ReportMetric(ms(wall[s]), sd.name+"-ms/op")
+		b.ReportMetric(ms(cpu[s]), sd.name+"-cpu-ms/op")
 	}
 	b.ReportMetric(float64(wall[0])/float64(wall[1]), "wall-ratio")
 	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "cpu-ratio")
