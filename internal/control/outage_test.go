@@ -106,6 +106,8 @@ func TestNoWritesToADeviceThatIsDown(t *testing.T) {
 	for _, p := range pts {
 		require.NoError(t, eng.SetOverride(ctx, control.Override{Site: sites[0].ID, Point: p.ID, Value: 2, Until: time.Now().Add(time.Hour), Who: "test"}))
 	}
+	// Writes sent before the outage was seen end within a timeout.
+	time.Sleep(300 * time.Millisecond)
 	failedBefore, _, _, _ := j.counts()
 	time.Sleep(500 * time.Millisecond) // 25 retry periods, 10 resyncs
 	failed, _, _, _ := j.counts()

@@ -103,7 +103,7 @@ func TestSilentClientBlocksNobody(t *testing.T) {
 func TestDelayHoldsClientData(t *testing.T) {
 	target, _ := echo(t)
 	var mu sync.Mutex
-	delay := 150 * time.Millisecond
+	delay := 400 * time.Millisecond
 	changed := make(chan struct{})
 	_, addr := start(t, target, Hooks{Delay: func() (time.Duration, <-chan struct{}) {
 		mu.Lock()
@@ -113,11 +113,11 @@ func TestDelayHoldsClientData(t *testing.T) {
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	require.GreaterOrEqual(t, roundTrip(t, c, "HEL"), 150*time.Millisecond, "the Hello is held")
-	require.GreaterOrEqual(t, roundTrip(t, c, "MSG"), 150*time.Millisecond, "and later requests too")
+	require.GreaterOrEqual(t, roundTrip(t, c, "HEL"), 400*time.Millisecond, "the Hello is held")
+	require.GreaterOrEqual(t, roundTrip(t, c, "MSG"), 400*time.Millisecond, "and later requests too")
 	mu.Lock()
 	delay = 0
 	close(changed)
 	mu.Unlock()
-	require.Less(t, roundTrip(t, c, "MSG"), 150*time.Millisecond, "until the delay is lifted")
+	require.Less(t, roundTrip(t, c, "MSG"), 400*time.Millisecond, "until the delay is lifted")
 }

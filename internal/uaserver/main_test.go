@@ -103,7 +103,7 @@ func testOptions(mode string) Options {
 		// Every test's child probes its server this often, so none may
 		// be taken for dead while it serves.
 		ProbeInterval: 100 * time.Millisecond,
-		ProbeTimeout:  2 * time.Second,
+		ProbeTimeout:  5 * time.Second,
 		BackoffMin:    20 * time.Millisecond,
 		BackoffMax:    200 * time.Millisecond,
 		WriteTimeout:  5 * time.Second,
