@@ -196,6 +196,8 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			state = "not scheduled (no space binds it)"
 		case p.Pending:
 			state = "writing"
+		case p.DeviceDown && !p.InSync:
+			state = "device down: written when it is back"
 		case p.LastError != "":
 			state = "ERROR: " + p.LastError
 		case !p.ExternalUntil.IsZero():

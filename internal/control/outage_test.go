@@ -112,6 +112,12 @@ func TestNoWritesToADeviceThatIsDown(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // 25 retry periods, 10 resyncs
 	failed, _, _, _ := j.counts()
 	require.Equal(t, failedBefore, failed, "no write is tried while the device is down")
+	st, err := eng.Status(ctx)
+	require.NoError(t, err)
+	for _, p := range st.Points {
+		require.True(t, p.DeviceDown, "status says why %s waits", p.Point)
+		require.False(t, p.InSync)
+	}
 
 	// Back: every point gets the override.
 	f.reset(t) // the device came back empty: writes of 2 are what count now
@@ -128,4 +134,7 @@ func TestNoWritesToADeviceThatIsDown(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "caught up once the device is back")
 	_, _, _, up := j.counts()
 	require.Positive(t, up, "device up journalled")
+	st, err = eng.Status(ctx)
+	require.NoError(t, err)
+	require.False(t, st.Points[0].DeviceDown)
 }

@@ -45,6 +45,9 @@ type PointStatus struct {
 	RetryAt       time.Time `json:"retry_at"`
 	Override      *Override `json:"override,omitempty"`
 	ExternalUntil time.Time `json:"external_until"`
+	// DeviceDown: every device of the point's connection is down, so the
+	// gateway writes nothing to it until one is back.
+	DeviceDown bool `json:"device_down,omitempty"`
 }
 
 // Status returns a snapshot of devices and points, sorted by site and id.
@@ -62,7 +65,8 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		})
 		texts := reasonTexts{}
 		for _, ps := range e.points {
-			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, LastError: ps.lastErr, RetryAt: ps.retryAt}
+			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, LastError: ps.lastErr, RetryAt: ps.retryAt,
+				DeviceDown: e.driverDown[ps.driver]}
 			if g, ok := e.desired(ps, now); ok {
 				v := g.value
 				p.Desired, p.Source, p.Reason = &v, g.src, texts.text(g)
