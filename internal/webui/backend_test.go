@@ -178,7 +178,8 @@ func (b *refBackend) Status(context.Context) (control.Status, error) {
 			if !s.Points[id].Writable() {
 				continue
 			}
-			p := control.PointStatus{Site: s.ID, Point: id, Source: control.SourceSchedule}
+			// The floodlights' outdoor unit is down in this fixture.
+			p := control.PointStatus{Site: s.ID, Point: id, Source: control.SourceSchedule, DeviceDown: id == "pitch_floodlight_enable"}
 			if ch, ok := c.ValueAt(id, b.now); ok {
 				p.Desired, p.DesiredText, p.Reason = &ch.Value.Num, ch.Point.Format(ch.Value), ch.String()
 			}

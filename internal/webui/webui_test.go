@@ -322,6 +322,8 @@ func TestWebPage(t *testing.T) {
 		require.Equal(t, "tile unknown", tiles["pitch_gate"], "never read")
 		require.Equal(t, "tile open", tiles["gym_wing"], "disarmed")
 		require.Equal(t, "tile ok", tiles["wing_b"], "armed")
+		require.Contains(t, eval[string](t, op, `document.querySelector('#points-table tr[data-point="pitch_floodlight_enable"] [data-key="actual"]').textContent`),
+			"device down: written when it is back", "a point waiting for its device says so")
 
 		why := "water leak in the gym, AHU off until the plumber leaves"
 		require.NoError(t, chromedp.Do(op,

@@ -551,7 +551,7 @@
     const cols = [
       { key: "point", label: t("status.point") },
       { key: "desired", label: t("status.desired"), get: (p) => p.desired_text },
-      { key: "actual", label: t("status.actual"), get: (p) => p.actual_text || (p.actual_error ? "⚠ " + p.actual_error : "") },
+      { key: "actual", label: t("status.actual"), get: (p) => (p.actual_text || (p.actual_error ? "⚠ " + p.actual_error : "")) + (p.device_down ? " ⚠ " + t("status.devicedown") : "") },
       { key: "source", label: t("status.source") },
       { key: "reason", label: t("status.reason") },
       { key: "override", label: t("status.override"), get: (p) => p.override ? p.override.who + ": " + p.override.why + " → " + fmtTime(p.override.until) : "" },
