@@ -41,6 +41,7 @@ func BenchmarkEngineReconcile10k(b *testing.B) {
 				now := time.Now()
 				sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
 				b.StartTimer()
+				f.settle()
 				start := time.Now()
 				r := f.startEngine(b, sites, plans, tc.opts)
 				seen, err := f.await(1, reconcileLimit)
@@ -70,6 +71,7 @@ func BenchmarkBareWrite10k(b *testing.B) {
 		b.StopTimer()
 		f.reset(b)
 		b.StartTimer()
+		f.settle()
 		start := time.Now()
 		errc := make(chan error, 1)
 		go func() { errc <- f.bareWrite(1) }()
@@ -99,6 +101,7 @@ func BenchmarkBareSame10k(b *testing.B) {
 		b.StopTimer()
 		f.reset(b)
 		b.StartTimer()
+		f.settle()
 		start := time.Now()
 		errc := make(chan error, 1)
 		go func() { errc <- f.bareSame(1, false) }()
@@ -151,6 +154,7 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 				f.reset(b)
 				now := time.Now()
 				sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
+				f.settle()
 				start := time.Now()
 				r := f.startEngine(b, sites, plans, tc.opts)
 				seen, err := f.await(1, reconcileLimit)
@@ -160,6 +164,7 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 			}
 			bare := func() time.Duration {
 				f.reset(b)
+				f.settle()
 				start := time.Now()
 				errc := make(chan error, 1)
 				go func() { errc <- f.bareSame(1, tc.single) }()
@@ -299,6 +304,7 @@ func BenchmarkTransitionVsBare(b *testing.B) {
 	f := newBenchFleet(b)
 	opts := modbus.Options{WriteRate: -1, PollInterval: time.Hour}
 	untilJustBefore := func(t time.Time) {
+		f.settle()
 		time.Sleep(time.Until(t.Add(-30 * time.Millisecond)))
 		for _, s := range f.sims {
 			s.ResetCounts()
