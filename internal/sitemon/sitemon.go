@@ -337,7 +337,22 @@ func (m *Monitor) publish(ctx context.Context, evs []events.Event) {
 			m.log.Error("events not stored", "count", len(evs), "first", evs[0].Kind, "err", err)
 		}
 	}
+	for _, e := range evs {
+		if raisesOrClears[e.Kind] {
+			// A condition raised or cleared is saved at once: a crash
+			// right after a forced door must not forget it.
+			m.saveSecurity()
+			break
+		}
+	}
 	m.sync(ctx)
+}
+
+// raisesOrClears are the event kinds that raise or clear a condition the
+// security snapshot keeps.
+var raisesOrClears = map[events.Kind]bool{
+	events.DoorHeldOpen: true, events.DoorForced: true, events.DoorLeftUnlocked: true, events.DoorWireFault: true,
+	events.DoorRestored: true, events.AreaMismatch: true, events.AreaArmFailed: true, events.Leak: true,
 }
 
 // snapshotEvery bounds the occupancy and door state lost by a crash.
@@ -610,7 +625,14 @@ func (m *Monitor) saveSnapshot(now time.Time) {
 	if m.occ != nil {
 		writeSnapshot(m.log, "occupancy snapshot", m.snapshotPath(), m.occ.Snapshot)
 	}
-	writeSnapshot(m.log, "door state snapshot", m.securityPath(), m.sec.Snapshot)
+	m.saveSecurity()
+}
+
+// saveSecurity keeps the doors', areas' and leaks' state for a restart.
+func (m *Monitor) saveSecurity() {
+	if m.cfg.StateDir != "" {
+		writeSnapshot(m.log, "door state snapshot", m.securityPath(), m.sec.Snapshot)
+	}
 }
 
 // writeSnapshot replaces the file at path with what snapshot returns.
