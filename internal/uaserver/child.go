@@ -18,8 +18,8 @@ import (
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
-	"github.com/bmsgw/bmsgw/internal/opcuasubs"
 )
 
 // sendTimeout bounds a write on the socket.
@@ -132,7 +132,7 @@ type child struct {
 	// handlers get none.
 	life   context.Context
 	proxy  *opcuaproxy.Proxy
-	subs   *opcuasubs.Service
+	subs   *gopcuaserver.Service
 	public string
 
 	done     chan struct{}
@@ -203,15 +203,15 @@ func (ch *child) tryStart(ctx context.Context, pub, internal int, ln net.Listene
 		server.ServerName("bmsgw gateway"),
 		server.ProductName("bmsgw"),
 		server.ManufacturerName("bmsgw"),
-		server.SetLogger(gopcuaLogger{ch.logger.With("component", "gopcua")}),
+		server.SetLogger(gopcuaserver.Logger{L: ch.logger.With("component", "gopcua"), Errors: slog.LevelDebug}),
 	)
 	ch.srv = srv
 	if got := srv.AddNamespace(ch.ns); got < 1 {
 		return fmt.Errorf("namespace registered as %d", got)
 	}
-	ch.ns.root = folderNode(ch.ns.nodeID(RootID), RootID)
+	ch.ns.Top = gopcuaserver.FolderNode(ch.ns.nodeID(RootID), RootID)
 	if root, err := srv.Namespace(0); err == nil && root.Objects() != nil {
-		root.Objects().AddRef(ch.ns.root, server.RefTypeIDOrganizes, true)
+		root.Objects().AddRef(ch.ns.Top, server.RefTypeIDOrganizes, true)
 	}
 	ch.registerHandlers()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -337,27 +337,3 @@ func (ch *child) spawn(f func()) {
 	}
 	ch.wg.Go(f)
 }
-
-// gopcuaLogger bridges gopcua's printf-style logger to slog, all at
-// Debug: it reports ordinary hang-ups and its own start-up chatter
-// ("Duplicate reference type") as warnings and errors.
-type gopcuaLogger struct{ l *slog.Logger }
-
-func (g gopcuaLogger) Debug(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Info(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Warn(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Error(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-// Interface guards.
-var _ server.Logger = gopcuaLogger{}

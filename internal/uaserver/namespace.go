@@ -6,8 +6,9 @@ import (
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/server"
-	"github.com/gopcua/opcua/server/attrs"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 )
 
 // NamespaceURI is the URI of the gateway's namespace; clients should look
@@ -32,15 +33,14 @@ var dataTypeNodes = map[ua.TypeID]uint32{
 // server.NodeNameSpace cannot delete nodes, which a config reload needs,
 // and reports wrong DataType attributes.
 type namespace struct {
-	id   uint16
-	root *server.Node // the top folder, referenced from ns 0's Objects
+	gopcuaserver.Folder // the top folder is RootID, referenced from ns 0's Objects
 
 	mu sync.Mutex
 	t  *tree
 }
 
 func newNamespace() *namespace {
-	return &namespace{t: &tree{nodes: map[string]*node{}}}
+	return &namespace{Folder: gopcuaserver.Folder{URI: NamespaceURI}, t: &tree{nodes: map[string]*node{}}}
 }
 
 // current returns the tree being served.
@@ -61,40 +61,13 @@ func (ns *namespace) swap(t *tree) *tree {
 
 // lookup returns the node with the node id, or nil.
 func (ns *namespace) lookup(nid *ua.NodeID) *node {
-	if nid == nil || nid.Namespace() != ns.id || nid.Type() != ua.NodeIDTypeString {
+	if nid == nil || nid.Namespace() != ns.Index || nid.Type() != ua.NodeIDTypeString {
 		return nil
 	}
 	return ns.current().nodes[nid.StringID()]
 }
 
-func (ns *namespace) nodeID(s string) *ua.NodeID { return ua.NewStringNodeID(ns.id, s) }
-
-// Name returns the namespace URI.
-func (ns *namespace) Name() string { return NamespaceURI }
-
-// AddNode ignores n: the namespace's nodes come from snapshots.
-func (ns *namespace) AddNode(n *server.Node) *server.Node { return n }
-
-// Node returns the top folder as a server.Node (for ns 0's Objects
-// folder to reference); other nodes are answered by Attribute and Browse.
-func (ns *namespace) Node(nid *ua.NodeID) *server.Node {
-	if ns.root != nil && nid != nil && nid.Equal(ns.root.ID()) {
-		return ns.root
-	}
-	return nil
-}
-
-// Objects returns the top folder.
-func (ns *namespace) Objects() *server.Node { return ns.root }
-
-// Root returns nil: the root folder lives in namespace 0.
-func (ns *namespace) Root() *server.Node { return nil }
-
-// ID returns the namespace index.
-func (ns *namespace) ID() uint16 { return ns.id }
-
-// SetID sets the namespace index.
-func (ns *namespace) SetID(i uint16) { ns.id = i }
+func (ns *namespace) nodeID(s string) *ua.NodeID { return ua.NewStringNodeID(ns.Index, s) }
 
 // Browse lists a folder's children (forward references only).
 func (ns *namespace) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
@@ -123,7 +96,7 @@ func (ns *namespace) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
 			ReferenceTypeID: ua.NewNumericNodeID(0, ref),
 			IsForward:       true,
 			NodeID:          ua.NewExpandedNodeID(ns.nodeID(c.id), "", 0),
-			BrowseName:      &ua.QualifiedName{NamespaceIndex: ns.id, Name: c.name},
+			BrowseName:      &ua.QualifiedName{NamespaceIndex: ns.Index, Name: c.name},
 			DisplayName:     &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: c.display},
 			NodeClass:       class,
 			TypeDefinition:  ua.NewNumericExpandedNodeID(0, typeDef),
@@ -133,7 +106,7 @@ func (ns *namespace) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
 }
 
 func (ns *namespace) lookupIn(t *tree, nid *ua.NodeID) *node {
-	if nid == nil || nid.Namespace() != ns.id || nid.Type() != ua.NodeIDTypeString {
+	if nid == nil || nid.Namespace() != ns.Index || nid.Type() != ua.NodeIDTypeString {
 		return nil
 	}
 	return t.nodes[nid.StringID()]
@@ -143,14 +116,14 @@ func (ns *namespace) lookupIn(t *tree, nid *ua.NodeID) *node {
 func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue {
 	n := ns.lookup(nid)
 	if n == nil {
-		return badValue(ua.StatusBadNodeIDUnknown)
+		return gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 	}
 	var val any
 	switch attr {
 	case ua.AttributeIDNodeID:
 		val = ns.nodeID(n.id)
 	case ua.AttributeIDBrowseName:
-		val = &ua.QualifiedName{NamespaceIndex: ns.id, Name: n.name}
+		val = &ua.QualifiedName{NamespaceIndex: ns.Index, Name: n.name}
 	case ua.AttributeIDDisplayName:
 		val = &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: n.display}
 	case ua.AttributeIDDescription:
@@ -168,7 +141,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 		case ua.AttributeIDEventNotifier:
 			val = byte(0)
 		default:
-			return badValue(ua.StatusBadAttributeIDInvalid)
+			return gopcuaserver.BadValue(ua.StatusBadAttributeIDInvalid)
 		}
 		return goodValue(ua.MustVariant(val), time.Time{})
 	}
@@ -191,7 +164,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 	case ua.AttributeIDHistorizing:
 		val = false
 	default:
-		return badValue(ua.StatusBadAttributeIDInvalid)
+		return gopcuaserver.BadValue(ua.StatusBadAttributeIDInvalid)
 	}
 	return goodValue(ua.MustVariant(val), time.Time{})
 }
@@ -207,28 +180,6 @@ func goodValue(val *ua.Variant, source time.Time) *ua.DataValue {
 	dv := &ua.DataValue{Value: val, SourceTimestamp: source, ServerTimestamp: time.Now()}
 	dv.UpdateMask()
 	return dv
-}
-
-// badValue builds a DataValue carrying only a status.
-func badValue(code ua.StatusCode) *ua.DataValue {
-	dv := &ua.DataValue{Status: code, ServerTimestamp: time.Now()}
-	dv.UpdateMask()
-	return dv
-}
-
-// folderNode builds the top folder as a gopcua node.
-func folderNode(nid *ua.NodeID, name string) *server.Node {
-	return server.NewNode(
-		nid,
-		map[ua.AttributeID]*ua.DataValue{
-			ua.AttributeIDNodeClass:     server.DataValueFromValue(uint32(ua.NodeClassObject)),
-			ua.AttributeIDBrowseName:    server.DataValueFromValue(&ua.QualifiedName{NamespaceIndex: nid.Namespace(), Name: name}),
-			ua.AttributeIDDisplayName:   server.DataValueFromValue(attrs.DisplayName(name, "")),
-			ua.AttributeIDEventNotifier: server.DataValueFromValue(byte(0)),
-		},
-		nil,
-		nil,
-	)
 }
 
 // Interface guards.

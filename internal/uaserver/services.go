@@ -8,13 +8,13 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uasc"
 
-	"github.com/bmsgw/bmsgw/internal/opcuasubs"
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 )
 
 // registerHandlers installs the gateway's own service handlers before
 // Start (gopcua keeps a handler that is already registered). Each
 // replaces one of gopcua's that is unsafe (the subscription ones come
-// from opcuasubs, shared with opcuasim):
+// from gopcuaserver, shared with opcuasim):
 //
 //   - Write: gopcua dereferences a nil namespace for a namespace index
 //     that does not exist (an anonymous client crashes the server), and
@@ -51,7 +51,7 @@ func (ch *child) getEndpoints(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua
 			eps = append(eps, ep)
 		}
 	}
-	return &ua.GetEndpointsResponse{ResponseHeader: opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
+	return &ua.GetEndpointsResponse{ResponseHeader: gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
 }
 
 func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
@@ -64,7 +64,7 @@ func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Respons
 	}
 	results := make([]*ua.DataValue, len(req.NodesToRead))
 	for i, rv := range req.NodesToRead {
-		results[i] = badValue(ua.StatusBadNodeIDUnknown)
+		results[i] = gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 		if rv == nil || rv.NodeID == nil {
 			continue
 		}
@@ -73,7 +73,7 @@ func (ch *child) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Respons
 		}
 	}
 	return &ua.ReadResponse{
-		ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
+		ResponseHeader:  gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
@@ -138,7 +138,7 @@ func (ch *child) write(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.R
 			ch.wmu.Unlock()
 		}
 		resp := &ua.WriteResponse{
-			ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
+			ResponseHeader:  gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK),
 			Results:         results,
 			DiagnosticInfos: []*ua.DiagnosticInfo{},
 		}
@@ -160,7 +160,7 @@ func (ch *child) checkWrite(wv *ua.WriteValue, peer string) (*wireWrite, ua.Stat
 	if wv == nil || wv.NodeID == nil {
 		return nil, ua.StatusBadNodeIDInvalid
 	}
-	if wv.NodeID.Namespace() != ch.ns.id {
+	if wv.NodeID.Namespace() != ch.ns.Index {
 		// Namespace 0 and any index we do not serve, including ones
 		// that do not exist (gopcua's handler crashes on those).
 		if wv.NodeID.Namespace() == 0 {
@@ -243,9 +243,9 @@ func nodeIDString(wv *ua.WriteValue) string {
 }
 
 // subscriptions serves subscriptions and monitored items on the served
-// nodes (see opcuasubs); folders cannot be monitored.
-func (ch *child) subscriptions() *opcuasubs.Service {
-	return &opcuasubs.Service{
+// nodes (see gopcuaserver); folders cannot be monitored.
+func (ch *child) subscriptions() *gopcuaserver.Service {
+	return &gopcuaserver.Service{
 		Srv: ch.srv,
 		Lookup: func(id *ua.NodeID) (string, *ua.DataValue, bool) {
 			n := ch.ns.lookup(id)
@@ -267,9 +267,9 @@ func (ch *child) notify(ids []string) {
 		return
 	}
 	t := ch.ns.current()
-	var list []opcuasubs.Pending
+	var list []gopcuaserver.Pending
 	for _, sid := range ids {
-		dv := badValue(ua.StatusBadNodeIDUnknown)
+		dv := gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 		if n := t.nodes[sid]; n != nil && !n.folder {
 			dv = n.dataValue()
 		}

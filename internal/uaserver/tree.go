@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 )
 
 // RootID is the string identifier of the gateway's top folder, which the
@@ -38,7 +40,7 @@ type node struct {
 // dataValue returns the node's value as a DataValue.
 func (n *node) dataValue() *ua.DataValue {
 	if n.value == nil {
-		return badValue(n.status)
+		return gopcuaserver.BadValue(n.status)
 	}
 	return goodValue(ua.MustVariant(n.value), n.changed)
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/gopcua/opcua/server/attrs"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 	"github.com/bmsgw/bmsgw/internal/opcuaproxy"
-	"github.com/bmsgw/bmsgw/internal/opcuasubs"
 )
 
 // instance is one run of the gopcua server, from Start to Stop.
@@ -39,7 +39,7 @@ type instance struct {
 	// done is closed by stop; it cuts notification sends short.
 	done chan struct{}
 	// subs serves subscriptions and monitored items.
-	subs *opcuasubs.Service
+	subs *gopcuaserver.Service
 	// wg tracks the simulator's own goroutines (notification senders);
 	// spawnMu and stopping keep spawn from adding to it once stop waits.
 	wg       sync.WaitGroup
@@ -94,7 +94,7 @@ func (s *Server) tryStart(ctx context.Context, host string, pub, internal int, l
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
 		server.ServerName("bmsgw opcuasim"),
 		server.ProductName("bmsgw opcuasim"),
-		server.SetLogger(gopcuaLogger{s.logger.With("component", "gopcua")}),
+		server.SetLogger(gopcuaserver.Logger{L: s.logger.With("component", "gopcua"), Errors: slog.LevelInfo}),
 	)
 	inst.srv = srv
 	if err := inst.setup(); err != nil {
@@ -124,14 +124,14 @@ func (s *Server) tryStart(ctx context.Context, host string, pub, internal int, l
 func (inst *instance) setup() error {
 	s, srv := inst.sim, inst.srv
 	for i := uint16(1); i <= max(s.nsCount, 1); i++ {
-		ns := &namespace{sim: s, uri: fmt.Sprintf("urn:bmsgw:opcuasim:ns%d", i)}
+		ns := &namespace{Folder: gopcuaserver.Folder{URI: fmt.Sprintf("urn:bmsgw:opcuasim:ns%d", i)}, sim: s}
 		if got := srv.AddNamespace(ns); got != int(i) {
 			return fmt.Errorf("namespace %d registered as %d", i, got)
 		}
 		ns.SetID(i)
-		ns.objects = folderNode(ua.NewNumericNodeID(i, id.ObjectsFolder), fmt.Sprintf("Simulator ns%d", i))
+		ns.Top = gopcuaserver.FolderNode(ua.NewNumericNodeID(i, id.ObjectsFolder), fmt.Sprintf("Simulator ns%d", i))
 		if root, err := srv.Namespace(0); err == nil && root.Objects() != nil {
-			root.Objects().AddRef(ns.objects, server.RefTypeIDOrganizes, true)
+			root.Objects().AddRef(ns.Top, server.RefTypeIDOrganizes, true)
 		}
 	}
 	inst.addLimits()
@@ -187,45 +187,3 @@ func (inst *instance) stop() error {
 	}
 	return err
 }
-
-// folderNode builds an Objects-type folder node.
-func folderNode(nid *ua.NodeID, name string) *server.Node {
-	return server.NewNode(
-		nid,
-		map[ua.AttributeID]*ua.DataValue{
-			ua.AttributeIDNodeClass:     server.DataValueFromValue(uint32(ua.NodeClassObject)),
-			ua.AttributeIDBrowseName:    server.DataValueFromValue(&ua.QualifiedName{NamespaceIndex: nid.Namespace(), Name: name}),
-			ua.AttributeIDDisplayName:   server.DataValueFromValue(attrs.DisplayName(name, "")),
-			ua.AttributeIDEventNotifier: server.DataValueFromValue(byte(0)),
-		},
-		nil,
-		nil,
-	)
-}
-
-// gopcuaLogger bridges gopcua's server logger to slog. gopcua calls it
-// printf-style ("socket closed: %s", err), so handing it a *slog.Logger
-// directly would log the arguments as !BADKEY attributes; the message is
-// formatted here instead. Its levels are lowered by one step because it
-// reports ordinary events (a client hanging up, the listener closing on
-// Stop) as warnings and errors.
-type gopcuaLogger struct{ l *slog.Logger }
-
-func (g gopcuaLogger) Debug(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Info(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Warn(msg string, args ...any) {
-	g.l.Debug("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-func (g gopcuaLogger) Error(msg string, args ...any) {
-	g.l.Info("gopcua server", "detail", fmt.Sprintf(msg, args...))
-}
-
-// Interface guards.
-var _ server.Logger = gopcuaLogger{}

@@ -6,6 +6,8 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 )
 
 // accessReadWrite is CurrentRead | CurrentWrite.
@@ -16,42 +18,13 @@ const accessReadWrite = byte(ua.AccessLevelTypeCurrentRead | ua.AccessLevelTypeC
 // server.NodeNameSpace, because that one cannot delete nodes (Remove) and
 // reports the DataType attribute of its variables as VariableNode.
 type namespace struct {
-	sim     *Server
-	uri     string
-	id      uint16
-	objects *server.Node
+	gopcuaserver.Folder // the top folder is the namespace's Objects folder
+	sim                 *Server
 }
-
-// Name returns the namespace URI.
-func (ns *namespace) Name() string { return ns.uri }
-
-// AddNode ignores n: the namespace's nodes are the simulator's points.
-func (ns *namespace) AddNode(n *server.Node) *server.Node { return n }
-
-// Node returns the namespace's Objects folder; variables have no
-// server.Node (their attributes are answered by Attribute).
-func (ns *namespace) Node(nid *ua.NodeID) *server.Node {
-	if ns.objects != nil && nid != nil && nid.Equal(ns.objects.ID()) {
-		return ns.objects
-	}
-	return nil
-}
-
-// Objects returns the namespace's Objects folder.
-func (ns *namespace) Objects() *server.Node { return ns.objects }
-
-// Root returns nil: the root folder lives in namespace 0.
-func (ns *namespace) Root() *server.Node { return nil }
-
-// ID returns the namespace index.
-func (ns *namespace) ID() uint16 { return ns.id }
-
-// SetID sets the namespace index.
-func (ns *namespace) SetID(i uint16) { ns.id = i }
 
 // Browse lists the served variables under the Objects folder.
 func (ns *namespace) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
-	if ns.objects == nil || bd.NodeID == nil || !bd.NodeID.Equal(ns.objects.ID()) {
+	if ns.Top == nil || bd.NodeID == nil || !bd.NodeID.Equal(ns.Top.ID()) {
 		return &ua.BrowseResult{StatusCode: ua.StatusBadNodeIDUnknown}
 	}
 	res := &ua.BrowseResult{StatusCode: ua.StatusGood, References: []*ua.ReferenceDescription{}}
@@ -64,14 +37,14 @@ func (ns *namespace) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
 	ns.sim.mu.Lock()
 	defer ns.sim.mu.Unlock()
 	for _, v := range ns.sim.order {
-		if v.removed || v.id.Namespace() != ns.id {
+		if v.removed || v.id.Namespace() != ns.Index {
 			continue
 		}
 		res.References = append(res.References, &ua.ReferenceDescription{
 			ReferenceTypeID: ua.NewNumericNodeID(0, id.Organizes),
 			IsForward:       true,
 			NodeID:          ua.NewExpandedNodeID(v.id, "", 0),
-			BrowseName:      &ua.QualifiedName{NamespaceIndex: ns.id, Name: v.name},
+			BrowseName:      &ua.QualifiedName{NamespaceIndex: ns.Index, Name: v.name},
 			DisplayName:     &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: v.name},
 			NodeClass:       ua.NodeClassVariable,
 			TypeDefinition:  ua.NewNumericExpandedNodeID(0, id.BaseDataVariableType),
@@ -85,7 +58,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 	if n := ns.Node(nid); n != nil {
 		a, err := n.Attribute(attr)
 		if err != nil {
-			return badValue(ua.StatusBadAttributeIDInvalid)
+			return gopcuaserver.BadValue(ua.StatusBadAttributeIDInvalid)
 		}
 		return a.Value
 	}
@@ -93,7 +66,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 	defer ns.sim.mu.Unlock()
 	v := ns.sim.live(nid)
 	if v == nil {
-		return badValue(ua.StatusBadNodeIDUnknown)
+		return gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 	}
 	var val any
 	switch attr {
@@ -104,7 +77,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 	case ua.AttributeIDNodeClass:
 		val = int32(ua.NodeClassVariable)
 	case ua.AttributeIDBrowseName:
-		val = &ua.QualifiedName{NamespaceIndex: ns.id, Name: v.name}
+		val = &ua.QualifiedName{NamespaceIndex: ns.Index, Name: v.name}
 	case ua.AttributeIDDisplayName:
 		val = &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: v.name}
 	case ua.AttributeIDDescription:
@@ -120,7 +93,7 @@ func (ns *namespace) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValu
 	case ua.AttributeIDHistorizing:
 		val = false
 	default:
-		return badValue(ua.StatusBadAttributeIDInvalid)
+		return gopcuaserver.BadValue(ua.StatusBadAttributeIDInvalid)
 	}
 	return goodValue(ua.MustVariant(val), time.Time{})
 }
@@ -148,7 +121,7 @@ func (s *Server) live(nid *ua.NodeID) *variable {
 // lock must be held.
 func (v *variable) dataValue() *ua.DataValue {
 	if v.removed {
-		return badValue(ua.StatusBadNodeIDUnknown)
+		return gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 	}
 	return goodValue(ua.MustVariant(v.value), v.changed)
 }
@@ -156,13 +129,6 @@ func (v *variable) dataValue() *ua.DataValue {
 // goodValue builds a DataValue with a Good status.
 func goodValue(val *ua.Variant, source time.Time) *ua.DataValue {
 	dv := &ua.DataValue{Value: val, SourceTimestamp: source, ServerTimestamp: time.Now()}
-	dv.UpdateMask()
-	return dv
-}
-
-// badValue builds a DataValue carrying only a status.
-func badValue(code ua.StatusCode) *ua.DataValue {
-	dv := &ua.DataValue{Status: code, ServerTimestamp: time.Now()}
 	dv.UpdateMask()
 	return dv
 }

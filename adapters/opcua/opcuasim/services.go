@@ -7,7 +7,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uasc"
 
-	"github.com/bmsgw/bmsgw/internal/opcuasubs"
+	"github.com/bmsgw/bmsgw/internal/gopcuaserver"
 )
 
 // registerHandlers installs the simulator's own service handlers. gopcua
@@ -48,7 +48,7 @@ func (inst *instance) getEndpoints(_ *uasc.SecureChannel, r ua.Request, _ uint32
 			eps = append(eps, ep)
 		}
 	}
-	return &ua.GetEndpointsResponse{ResponseHeader: opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
+	return &ua.GetEndpointsResponse{ResponseHeader: gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK), Endpoints: eps}, nil
 }
 
 func (inst *instance) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
@@ -63,7 +63,7 @@ func (inst *instance) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Re
 	}
 	results := make([]*ua.DataValue, n)
 	for i, rv := range req.NodesToRead {
-		results[i] = badValue(ua.StatusBadNodeIDUnknown)
+		results[i] = gopcuaserver.BadValue(ua.StatusBadNodeIDUnknown)
 		if rv == nil || rv.NodeID == nil {
 			continue
 		}
@@ -72,7 +72,7 @@ func (inst *instance) read(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Re
 		}
 	}
 	return &ua.ReadResponse{
-		ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
+		ResponseHeader:  gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
@@ -101,7 +101,7 @@ func (inst *instance) write(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.R
 		inst.notify(v)
 	}
 	return &ua.WriteResponse{
-		ResponseHeader:  opcuasubs.ResponseHeader(req.RequestHeader, ua.StatusOK),
+		ResponseHeader:  gopcuaserver.ResponseHeader(req.RequestHeader, ua.StatusOK),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
@@ -138,10 +138,10 @@ func (inst *instance) writeOne(wv *ua.WriteValue) (ua.StatusCode, *variable) {
 }
 
 // subscriptions serves subscriptions and monitored items on the
-// instance's variables (see opcuasubs), counting the calls.
-func (inst *instance) subscriptions() *opcuasubs.Service {
+// instance's variables (see gopcuaserver), counting the calls.
+func (inst *instance) subscriptions() *gopcuaserver.Service {
 	s := inst.sim
-	return &opcuasubs.Service{
+	return &gopcuaserver.Service{
 		Srv: inst.srv,
 		Lookup: func(id *ua.NodeID) (string, *ua.DataValue, bool) {
 			s.mu.Lock()

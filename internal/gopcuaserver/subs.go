@@ -1,7 +1,8 @@
-// Package opcuasubs serves OPC UA subscriptions and monitored items on a
-// gopcua v0.8.0 server, in place of gopcua's own handlers, for both of
-// the project's servers (the OPC UA simulator and the gateway's OPC UA
-// server). gopcua's handlers
+// Package gopcuaserver holds what both of the project's gopcua v0.8.0
+// servers (the OPC UA simulator and the gateway's OPC UA server) put in
+// place of gopcua's own parts: the subscription and monitored-item
+// handlers (this file), and a namespace's fixed part, the logger bridge
+// and node helpers (kit.go). gopcua's subscription handlers
 //
 //   - answer Good to CreateMonitoredItems for nodes that do not exist and
 //     start a goroutine per item that nobody waits for;
@@ -13,7 +14,7 @@
 // Register installs these handlers before the server starts (gopcua keeps
 // a handler that is already registered); Notifications and Deliver send
 // a node's changes to the items monitoring it.
-package opcuasubs
+package gopcuaserver
 
 import (
 	"slices"

@@ -1,4 +1,4 @@
-package opcuasubs
+package gopcuaserver
 
 import (
 	"testing"
