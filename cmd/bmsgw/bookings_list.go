@@ -17,12 +17,7 @@ func cmdBookingsList(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newFlags("bookings list", stderr, "bookings list [-c CONFIG] [--from DATE] [--to DATE] [--site ID] [--format table|json|csv]")
 	var w window
 	w.register(fs, "table")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(rest) > 0 {
-		fs.Usage()
+	if !parseOptions(fs, args) {
 		return 2
 	}
 	g, sites, from, to, ok := w.resolve(stderr)

@@ -174,14 +174,12 @@ func cmdReportEnergy(ctx context.Context, args []string, stdout, stderr io.Write
 	var w window
 	w.register(fs, "table")
 	out := fs.String("o", "", "write to this `file` instead of standard output (needed for xlsx)")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if !parseOptions(fs, args) {
 		return 2
 	}
 	format := w.format
-	if len(rest) > 0 || !slices.Contains([]string{"table", "csv", "json", "xlsx"}, format) {
-		fmt.Fprintf(stderr, "bmsgw: --format %q: use table, csv, json or xlsx\n", format)
-		return 2
+	if !slices.Contains([]string{"table", "csv", "json", "xlsx"}, format) {
+		return usageError(stderr, "--format %q: use table, csv, json or xlsx", format)
 	}
 	if format == "xlsx" && *out == "" {
 		fmt.Fprintln(stderr, "bmsgw: --format xlsx needs -o FILE.xlsx")
@@ -204,7 +202,7 @@ func cmdReportEnergy(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	var rows []energy.SpaceWeek
 	var days []energy.SpaceDay
-	err = withPlans(ctx, g, sites, from, to, stderr, func(s *site.Site, spec *energy.Spec, sp *sitePlan) error {
+	err := withPlans(ctx, g, sites, from, to, stderr, func(s *site.Site, spec *energy.Spec, sp *sitePlan) error {
 		r, err := energy.WeekReport(spec, sp.plan, from, to)
 		rows = append(rows, r...)
 		if err == nil && format == "xlsx" {
@@ -249,21 +247,19 @@ func cmdExportOpenData(ctx context.Context, args []string, stdout, stderr io.Wri
 	var w window
 	w.register(fs, "csv")
 	out := fs.String("o", "", "write to this `file` instead of standard output")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if !parseOptions(fs, args) {
 		return 2
 	}
 	format := w.format
-	if len(rest) > 0 || (format != "csv" && format != "json") {
-		fmt.Fprintf(stderr, "bmsgw: --format %q: use csv or json\n", format)
-		return 2
+	if format != "csv" && format != "json" {
+		return usageError(stderr, "--format %q: use csv or json", format)
 	}
 	g, sites, from, to, ok := w.resolve(stderr)
 	if !ok {
 		return 1
 	}
 	var days []energy.SpaceDay
-	err = withPlans(ctx, g, sites, from, to, stderr, func(s *site.Site, spec *energy.Spec, sp *sitePlan) error {
+	err := withPlans(ctx, g, sites, from, to, stderr, func(s *site.Site, spec *energy.Spec, sp *sitePlan) error {
 		d, err := energy.DailyOpenData(spec, sp.plan, sp.bookings, sp.noShows, sp.inUse, from, to)
 		days = append(days, d...)
 		return err

@@ -34,18 +34,10 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	format := fs.String("format", "table", "output format: table, json or csv (with --follow: json is one object a line)")
 	personal := fs.Bool("personal", false, "show who held the card, where the journal keeps it (table only; personal data)")
 	follow := fs.Bool("follow", false, "stream the running gateway's events: those since --since, then live ones, until interrupted")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if !parseOptions(fs, args) {
 		return 2
 	}
-	if len(rest) > 0 {
-		fs.Usage()
-		return 2
-	}
-	usage := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bmsgw: "+format+"\n", args...)
-		return 2
-	}
+	usage := func(format string, args ...any) int { return usageError(stderr, format, args...) }
 	switch *format {
 	case "table", "json", "csv":
 	default:
@@ -66,6 +58,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usage("--since-id %d: use a journal id, 0 or more", *sinceID)
 	}
 	f := events.Filter{SinceID: *sinceID, Site: *siteID, Space: *space, Limit: *limit, Personal: *personal}
+	var err error
 	if f.Kinds, err = events.ParseKinds(*kinds); err != nil {
 		return usage("--kind: %v", err)
 	}

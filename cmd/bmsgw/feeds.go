@@ -98,29 +98,7 @@ func readFeeds(ctx context.Context, g *config.Gateway, from, to time.Time, logge
 
 // siteBookings merges the bookings of a site's sources by precedence.
 func (r *feedResult) siteBookings(s *site.Site) booking.Result {
-	return mergeForSite(s, r.bySource)
-}
-
-// mergeForSite merges the bookings of a site's own resources from its
-// sources, so that conflicts are reported for the site they concern.
-func mergeForSite(s *site.Site, bySource map[string][]booking.Booking) booking.Result {
-	resources := map[string]bool{}
-	for _, sp := range s.Spaces {
-		for _, r := range sp.Resources {
-			resources[r] = true
-		}
-	}
-	var in []booking.Input
-	for _, ref := range s.Sources {
-		var own []booking.Booking
-		for _, b := range bySource[ref.Source] {
-			if resources[b.Resource] {
-				own = append(own, b)
-			}
-		}
-		in = append(in, booking.Input{Source: ref.Source, Precedence: ref.Precedence, Bookings: own})
-	}
-	return booking.Merge(in)
+	return booking.MergeForSite(s, r.bySource)
 }
 
 // reportFeeds writes the failures of the feeds to w; it returns whether

@@ -56,7 +56,7 @@ func (b *apiBackend) site(id string) (*site.Site, error) {
 // gateway holds now.
 func (b *apiBackend) compile(s *site.Site, from, to time.Time) (*schedule.Compiler, []booking.Booking) {
 	b.gw.mu.Lock()
-	merged := mergeForSite(s, b.gw.bySource)
+	merged := booking.MergeForSite(s, b.gw.bySource)
 	b.gw.mu.Unlock()
 	c := schedule.NewCompiler(s, from, to)
 	c.SetBookings(merged.Bookings)
@@ -280,7 +280,7 @@ func (b *apiBackend) Bookings(_ context.Context, siteID string, from, to time.Ti
 		return nil, err
 	}
 	b.gw.mu.Lock()
-	merged := mergeForSite(s, b.gw.bySource)
+	merged := booking.MergeForSite(s, b.gw.bySource)
 	b.gw.mu.Unlock()
 	var out []booking.Booking
 	for _, bk := range merged.Bookings {

@@ -139,18 +139,10 @@ func cmdJournal(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	kinds := fs.String("kind", "", "only these `kinds`, comma-separated: write, override, device, event; default all")
 	limit := fs.Int("limit", 0, "only the latest `n` entries; 0 for all")
 	format := fs.String("format", "table", "output format: table, json or csv")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if !parseOptions(fs, args) {
 		return 2
 	}
-	if len(rest) > 0 {
-		fs.Usage()
-		return 2
-	}
-	usage := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bmsgw: "+format+"\n", args...)
-		return 2
-	}
+	usage := func(format string, args ...any) int { return usageError(stderr, format, args...) }
 	switch *format {
 	case "table", "json", "csv":
 	default:

@@ -207,7 +207,7 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 			for _, s := range sites {
 				spec, _ := sitemon.AccessSpec(s, o.MaxPerGroupDoor)
 				gw.mu.Lock()
-				merged := mergeForSite(s, gw.bySource)
+				merged := booking.MergeForSite(s, gw.bySource)
 				gw.mu.Unlock()
 				grants = append(grants, access.Grants(spec, merged.Bookings, from, to)...)
 				for _, d := range s.Doors {

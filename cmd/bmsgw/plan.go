@@ -16,6 +16,7 @@ import (
 	"github.com/bmsgw/bmsgw/adapters/modbus"
 	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/httpapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
 )
@@ -120,12 +121,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	space := fs.String("space", "", "only points of this space `id`")
 	noInitial := fs.Bool("no-initial", false, "leave out the values in force at --from; show transitions only")
 	requests := fs.Bool("requests", false, "print the exact Modbus read requests per device instead of the writes")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(rest) > 0 {
-		fs.Usage()
+	if !parseOptions(fs, args) {
 		return 2
 	}
 	g, sites, from, to, ok := w.resolve(stderr)
@@ -217,41 +213,10 @@ func planTable(w io.Writer, changes []schedule.Change, from, to time.Time) error
 	return tw.Flush()
 }
 
-type jsonReason struct {
-	Kind      string `json:"kind"`
-	Ref       string `json:"ref"`
-	Organiser string `json:"organiser,omitempty"`
-	Day       string `json:"day,omitempty"`
-}
-
-type jsonChange struct {
-	Time     string       `json:"time"`
-	Site     string       `json:"site"`
-	Spaces   []string     `json:"spaces"`
-	Point    string       `json:"point"`
-	Value    float64      `json:"value"`
-	Label    string       `json:"label,omitempty"`
-	Display  string       `json:"display"`
-	Occupied bool         `json:"occupied"`
-	Initial  bool         `json:"initial"`
-	Reasons  []jsonReason `json:"reasons"`
-}
-
 func planJSON(w io.Writer, changes []schedule.Change) error {
-	out := make([]jsonChange, 0, len(changes))
+	out := make([]httpapi.PlanChange, 0, len(changes))
 	for _, ch := range changes {
-		jc := jsonChange{
-			Time: ch.At.Format(time.RFC3339), Site: ch.Site.ID, Point: ch.Point.ID,
-			Value: ch.Value.Num, Label: ch.Value.Label, Display: ch.Point.Format(ch.Value),
-			Occupied: ch.Occupied, Initial: ch.Initial, Spaces: []string{}, Reasons: []jsonReason{},
-		}
-		for _, s := range ch.Spaces {
-			jc.Spaces = append(jc.Spaces, s.ID)
-		}
-		for _, r := range ch.Reasons {
-			jc.Reasons = append(jc.Reasons, jsonReason{Kind: string(r.Kind), Ref: r.Ref, Organiser: r.Organiser, Day: r.Day})
-		}
-		out = append(out, jc)
+		out = append(out, httpapi.PlanChangeOf(ch))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -132,18 +132,10 @@ func cmdReportNoShows(ctx context.Context, args []string, stdout, stderr io.Writ
 	untilFlag := fs.String("until", "", "end (exclusive): a duration back from now or a time; default now, and never later than now")
 	siteID := fs.String("site", "", "only this site `id`")
 	format := fs.String("format", "table", "output format: table, csv or json")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if !parseOptions(fs, args) {
 		return 2
 	}
-	if len(rest) > 0 {
-		fs.Usage()
-		return 2
-	}
-	usage := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bmsgw: "+format+"\n", args...)
-		return 2
-	}
+	usage := func(format string, args ...any) int { return usageError(stderr, format, args...) }
 	switch *format {
 	case "table", "json", "csv":
 	default:

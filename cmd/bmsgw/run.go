@@ -298,7 +298,7 @@ func (gw *gateway) horizon() (time.Time, time.Time) {
 // while the next is built.
 func (gw *gateway) compile(s *site.Site) (*schedule.Compiler, []booking.Booking) {
 	gw.mu.Lock()
-	merged := mergeForSite(s, gw.bySource)
+	merged := booking.MergeForSite(s, gw.bySource)
 	gw.mu.Unlock()
 	for _, c := range merged.Conflicts {
 		gw.log.Warn("booking conflict", "site", s.ID, "kind", c.Kind, "resource", c.Resource, "winner", c.Winner.String(), "loser", c.Loser.String(), "start", c.Start)

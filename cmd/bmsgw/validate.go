@@ -49,6 +49,26 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseOptions parses the flags of a command that takes no positional
+// argument; on false it has said why (the command exits 2).
+func parseOptions(fs *flag.FlagSet, args []string) bool {
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return false
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return false
+	}
+	return true
+}
+
+// usageError prints a usage error and returns the exit status 2.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "bmsgw: "+format+"\n", args...)
+	return 2
+}
+
 func loadConfig(path string, stderr io.Writer) (*config.Gateway, bool) {
 	g, err := config.Load(path)
 	if err != nil {
@@ -72,12 +92,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Gateway, bool) {
 func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", stderr, "validate [-c CONFIG]")
 	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(rest) > 0 {
-		fs.Usage()
+	if !parseOptions(fs, args) {
 		return 2
 	}
 	g, ok := loadConfig(*cfg, stderr)

@@ -59,23 +59,7 @@ func loadSeason(t *testing.T, from, to time.Time) reference {
 		require.NoError(t, err, "source %s", src.ID)
 		bySource[src.ID] = snap.Bookings
 	}
-	resources := map[string]bool{}
-	for _, sp := range s.Spaces {
-		for _, r := range sp.Resources {
-			resources[r] = true
-		}
-	}
-	var in []booking.Input
-	for _, ref := range s.Sources {
-		var own []booking.Booking
-		for _, b := range bySource[ref.Source] {
-			if resources[b.Resource] {
-				own = append(own, b)
-			}
-		}
-		in = append(in, booking.Input{Source: ref.Source, Precedence: ref.Precedence, Bookings: own})
-	}
-	return reference{site: s, bookings: booking.Merge(in).Bookings}
+	return reference{site: s, bookings: booking.MergeForSite(s, bySource).Bookings}
 }
 
 // compile compiles the reference site's plan over [from, to).

@@ -106,23 +106,7 @@ func newRefBackend(t *testing.T) *refBackend {
 	}
 	b := &refBackend{g: g, bookings: map[string][]booking.Booking{}, now: testNow, overrides: map[string]control.Override{}}
 	for _, s := range g.Sites {
-		resources := map[string]bool{}
-		for _, sp := range s.Spaces {
-			for _, r := range sp.Resources {
-				resources[r] = true
-			}
-		}
-		var in []booking.Input
-		for _, ref := range s.Sources {
-			var own []booking.Booking
-			for _, bk := range bySource[ref.Source] {
-				if resources[bk.Resource] {
-					own = append(own, bk)
-				}
-			}
-			in = append(in, booking.Input{Source: ref.Source, Precedence: ref.Precedence, Bookings: own})
-		}
-		b.bookings[s.ID] = booking.Merge(in).Bookings
+		b.bookings[s.ID] = booking.MergeForSite(s, bySource).Bookings
 	}
 
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "journal.db"))

@@ -189,7 +189,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 			space != "" && !slices.ContainsFunc(ch.Spaces, func(sp *site.Space) bool { return sp.ID == space }) {
 			continue
 		}
-		out = append(out, planChange(ch))
+		out = append(out, PlanChangeOf(ch))
 	}
 	reply(w, http.StatusOK, out)
 }

@@ -159,8 +159,9 @@ func reasons(rs []schedule.Reason) []PlanReason {
 	return out
 }
 
-// planChange converts a change as `bmsgw plan --format json` does.
-func planChange(ch schedule.Change) PlanChange {
+// PlanChangeOf converts a change to its row in the API and in
+// `bmsgw plan --format json`.
+func PlanChangeOf(ch schedule.Change) PlanChange {
 	pc := PlanChange{
 		Time: ch.At.Format(time.RFC3339), Point: ch.Point.ID,
 		Value: ch.Value.Num, Label: ch.Value.Label, Display: ch.Point.Format(ch.Value),
