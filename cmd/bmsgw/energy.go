@@ -19,26 +19,6 @@ import (
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
-// energySpec translates a site's energy section for internal/energy; nil
-// for a site without one.
-func energySpec(s *site.Site) *energy.Spec {
-	if s.Energy == nil {
-		return nil
-	}
-	spec := &energy.Spec{Site: s, Lending: s.Energy.Lending}
-	for _, es := range s.Energy.Spaces {
-		ss := energy.SpaceSpec{Space: es.Space.ID, HeatingKW: es.HeatingKW, LightingKW: es.LightingKW}
-		for _, p := range es.Heating {
-			ss.Heating = append(ss.Heating, p.ID)
-		}
-		for _, p := range es.Lighting {
-			ss.Lighting = append(ss.Lighting, p.ID)
-		}
-		spec.Spaces = append(spec.Spaces, ss)
-	}
-	return spec
-}
-
 // sitePlan is what a site's plan was over [from, to): compiled from the
 // feeds, with the no-shows the journal recorded released as the running
 // gateway released them (from the no-show until the booking's end, or
@@ -295,7 +275,7 @@ func withPlans(ctx context.Context, g *config.Gateway, sites []*site.Site, from,
 	}
 	n := 0
 	for _, s := range sites {
-		spec := energySpec(s)
+		spec := energy.SpecOf(s)
 		if spec == nil {
 			continue
 		}

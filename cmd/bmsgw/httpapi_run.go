@@ -141,7 +141,7 @@ func (b *apiBackend) EnergyReport(ctx context.Context, siteID string, week httpa
 	if err != nil {
 		return httpapi.EnergyReport{}, err
 	}
-	spec := energySpec(s)
+	spec := energy.SpecOf(s)
 	if spec == nil {
 		return httpapi.EnergyReport{}, fmt.Errorf("%w: site %s declares no energy: section", httpapi.ErrNotFound, siteID)
 	}
@@ -164,15 +164,7 @@ func (b *apiBackend) EnergyReport(ctx context.Context, siteID string, week httpa
 	if err != nil {
 		return httpapi.EnergyReport{}, err
 	}
-	rep := httpapi.EnergyReport{Site: s.ID, Week: week.String(), From: from, To: to, Spaces: []httpapi.EnergySpace{}}
-	for _, r := range rows {
-		rep.Spaces = append(rep.Spaces, httpapi.EnergySpace{Space: r.Space, Name: r.Name, ComfortHours: r.ComfortHours, BaselineHours: r.BaselineHours,
-			SavedHours: r.SavedHours, HeatingKW: r.HeatingKW, LightingKW: r.LightingKW, SavedHeatingKWh: r.HeatingKWhSaved, SavedLightingKWh: r.LightingKWhSaved})
-	}
-	t := energy.Total(rows)
-	rep.Total = httpapi.EnergyTotal{ComfortHours: t.ComfortHours, BaselineHours: t.BaselineHours, SavedHours: t.SavedHours,
-		SavedHeatingKWh: t.HeatingKWhSaved, SavedLightingKWh: t.LightingKWhSaved}
-	return rep, nil
+	return httpapi.EnergyReportOf(s.ID, week, from, to, rows), nil
 }
 
 // startHTTP serves the API (and the web page) when the config has http:.
@@ -329,7 +321,7 @@ func (b *apiBackend) OpenData(ctx context.Context, siteID string, from, to time.
 	}
 	var out []energy.SpaceDay
 	for _, s := range sites {
-		spec := energySpec(s)
+		spec := energy.SpecOf(s)
 		if spec == nil {
 			continue
 		}

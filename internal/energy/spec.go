@@ -141,3 +141,23 @@ func (s *Spec) location() *time.Location {
 	}
 	return time.UTC
 }
+
+// SpecOf is the spec a site's mapping declares (its energy: section), nil
+// for a site without one.
+func SpecOf(s *site.Site) *Spec {
+	if s.Energy == nil {
+		return nil
+	}
+	spec := &Spec{Site: s, Lending: s.Energy.Lending}
+	for _, es := range s.Energy.Spaces {
+		ss := SpaceSpec{Space: es.Space.ID, HeatingKW: es.HeatingKW, LightingKW: es.LightingKW}
+		for _, p := range es.Heating {
+			ss.Heating = append(ss.Heating, p.ID)
+		}
+		for _, p := range es.Lighting {
+			ss.Lighting = append(ss.Lighting, p.ID)
+		}
+		spec.Spaces = append(spec.Spaces, ss)
+	}
+	return spec
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bmsgw/bmsgw/internal/energy"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
 )
@@ -174,4 +175,18 @@ func PlanChangeOf(ch schedule.Change) PlanChange {
 		pc.Spaces = append(pc.Spaces, s.ID)
 	}
 	return pc
+}
+
+// EnergyReportOf is the API's energy report of a site's ISO week from
+// the report lines of internal/energy.
+func EnergyReportOf(siteID string, week Week, from, to time.Time, rows []energy.SpaceWeek) EnergyReport {
+	rep := EnergyReport{Site: siteID, Week: week.String(), From: from, To: to, Spaces: []EnergySpace{}}
+	for _, r := range rows {
+		rep.Spaces = append(rep.Spaces, EnergySpace{Space: r.Space, Name: r.Name, ComfortHours: r.ComfortHours, BaselineHours: r.BaselineHours,
+			SavedHours: r.SavedHours, HeatingKW: r.HeatingKW, LightingKW: r.LightingKW, SavedHeatingKWh: r.HeatingKWhSaved, SavedLightingKWh: r.LightingKWhSaved})
+	}
+	t := energy.Total(rows)
+	rep.Total = EnergyTotal{ComfortHours: t.ComfortHours, BaselineHours: t.BaselineHours, SavedHours: t.SavedHours,
+		SavedHeatingKWh: t.HeatingKWhSaved, SavedLightingKWh: t.LightingKWhSaved}
+	return rep
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bmsgw/bmsgw/internal/energy"
-	"github.com/bmsgw/bmsgw/internal/site"
 )
 
 func init() {
@@ -25,13 +24,7 @@ func (b *refBackend) OpenData(_ context.Context, siteID string, from, to time.Ti
 	if err != nil {
 		return nil, err
 	}
-	spec := &energy.Spec{Site: s, Lending: s.Energy.Lending}
-	for _, es := range s.Energy.Spaces {
-		ss := energy.SpaceSpec{Space: es.Space.ID, HeatingKW: es.HeatingKW, LightingKW: es.LightingKW}
-		ss.Heating = ids(es.Heating)
-		ss.Lighting = ids(es.Lighting)
-		spec.Spaces = append(spec.Spaces, ss)
-	}
+	spec := energy.SpecOf(s)
 	c, err := b.compiler(siteID, from, to)
 	if err != nil {
 		return nil, err
@@ -39,13 +32,6 @@ func (b *refBackend) OpenData(_ context.Context, siteID string, from, to time.Ti
 	return energy.DailyOpenData(spec, c, b.bookings[siteID], nil, nil, from, to)
 }
 
-func ids(ps []*site.Point) []string {
-	var out []string
-	for _, p := range ps {
-		out = append(out, p.ID)
-	}
-	return out
-}
 
 // TestOpenData: the open data of the reference Thursday as CSV and JSON,
 // for a viewer, with the gym's booked hours and no organiser anywhere.

@@ -280,17 +280,7 @@ func (b *refBackend) EnergyReport(_ context.Context, siteID string, week httpapi
 	if s.Energy == nil {
 		return httpapi.EnergyReport{}, fmt.Errorf("%w: site %s declares no energy: section", httpapi.ErrNotFound, siteID)
 	}
-	spec := &energy.Spec{Site: s, Lending: s.Energy.Lending}
-	for _, es := range s.Energy.Spaces {
-		ss := energy.SpaceSpec{Space: es.Space.ID, HeatingKW: es.HeatingKW, LightingKW: es.LightingKW}
-		for _, p := range es.Heating {
-			ss.Heating = append(ss.Heating, p.ID)
-		}
-		for _, p := range es.Lighting {
-			ss.Lighting = append(ss.Lighting, p.ID)
-		}
-		spec.Spaces = append(spec.Spaces, ss)
-	}
+	spec := energy.SpecOf(s)
 	from, to := week.Start(s.Location), week.End(s.Location)
 	// The plan reaches a day beyond the week on each side, so that
 	// windows crossing midnight at its edges are whole.
@@ -302,15 +292,7 @@ func (b *refBackend) EnergyReport(_ context.Context, siteID string, week httpapi
 	if err != nil {
 		return httpapi.EnergyReport{}, err
 	}
-	rep := httpapi.EnergyReport{Site: s.ID, Week: week.String(), From: from, To: to, Spaces: []httpapi.EnergySpace{}}
-	for _, r := range rows {
-		rep.Spaces = append(rep.Spaces, httpapi.EnergySpace{Space: r.Space, Name: r.Name, ComfortHours: r.ComfortHours, BaselineHours: r.BaselineHours,
-			SavedHours: r.SavedHours, HeatingKW: r.HeatingKW, LightingKW: r.LightingKW, SavedHeatingKWh: r.HeatingKWhSaved, SavedLightingKWh: r.LightingKWhSaved})
-	}
-	tt := energy.Total(rows)
-	rep.Total = httpapi.EnergyTotal{ComfortHours: tt.ComfortHours, BaselineHours: tt.BaselineHours, SavedHours: tt.SavedHours,
-		SavedHeatingKWh: tt.HeatingKWhSaved, SavedLightingKWh: tt.LightingKWhSaved}
-	return rep, nil
+	return httpapi.EnergyReportOf(s.ID, week, from, to, rows), nil
 }
 
 // Bookings lists the merged season bookings that overlap [from, to).
