@@ -32,7 +32,6 @@ func (b *refBackend) OpenData(_ context.Context, siteID string, from, to time.Ti
 	return energy.DailyOpenData(spec, c, b.bookings[siteID], nil, nil, from, to)
 }
 
-
 // TestOpenData: the open data of the reference Thursday as CSV and JSON,
 // for a viewer, with the gym's booked hours and no organiser anywhere.
 func TestOpenData(t *testing.T) {
