@@ -33,8 +33,11 @@ type Client struct {
 	noGaps map[groupKey]bool
 	// gen counts the changes of noGaps: plans made before are stale.
 	gen uint64
-	// lastPlan is the plan of the last slice Read or Requests planned.
-	lastPlan *readPlan
+	// plans are the plans of the last slices Read or Requests planned:
+	// the engine reads a driver's writable points first and after each
+	// write, and polls all of them, so each of those finds its plan.
+	plans    [planCache]*readPlan
+	nextPlan int // where the next new plan goes in plans
 }
 
 // New validates the options and builds a Client. It does not connect: the
@@ -121,18 +124,24 @@ func (pl *readPlan) fits(points []*site.Point, gen uint64) bool {
 	return true
 }
 
-// planFor returns the plan for points: the last one made if it still
-// fits, else a new one, which is kept.
+// planCache is how many plans a client keeps.
+const planCache = 4
+
+// planFor returns the plan for points: a kept one if it still fits, else
+// a new one, which is kept in place of the oldest.
 func (c *Client) planFor(points []*site.Point) *readPlan {
 	c.mu.Lock()
-	pl, gen := c.lastPlan, c.gen
+	kept, gen := c.plans, c.gen
 	c.mu.Unlock()
-	if pl.fits(points, gen) {
-		return pl
+	for _, pl := range kept {
+		if pl.fits(points, gen) {
+			return pl
+		}
 	}
-	pl = c.newPlan(points)
+	pl := c.newPlan(points)
 	c.mu.Lock()
-	c.lastPlan = pl
+	c.plans[c.nextPlan] = pl
+	c.nextPlan = (c.nextPlan + 1) % planCache
 	c.mu.Unlock()
 	return pl
 }
@@ -339,8 +348,10 @@ func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
 	errs := make([]error, len(ws))
 	lim := c.s.limits()
 	items := make([]writeItem, 0, len(ws))
+	// The registers of every write in one array, sized for the widest.
+	regs := make([]uint16, 0, 4*len(ws))
 	for i, w := range ws {
-		it, err := c.encode(i, w, lim)
+		it, err := c.encode(i, w, lim, &regs)
 		if err != nil {
 			errs[i] = fmt.Errorf("write %v to %s: %w", w.Value, w.Point.ID, err)
 			continue
@@ -449,7 +460,7 @@ submit:
 }
 
 // encode applies the guard rails and turns one write into wire values.
-func (c *Client) encode(i int, w control.Write, lim Limits) (writeItem, error) {
+func (c *Client) encode(i int, w control.Write, lim Limits, buf *[]uint16) (writeItem, error) {
 	p := w.Point
 	if err := control.CheckWrite(w); err != nil {
 		return writeItem{}, err
@@ -468,11 +479,13 @@ func (c *Client) encode(i int, w control.Write, lim Limits) (writeItem, error) {
 		}
 		it.bit = b
 	default:
-		regs, err := encodeRegisters(p, w.Value)
+		n := len(*buf)
+		regs, err := appendRegisters(*buf, p, w.Value)
 		if err != nil {
 			return writeItem{}, err
 		}
-		it.regs = regs
+		*buf = regs
+		it.regs = regs[n:len(regs):len(regs)]
 	}
 	return it, nil
 }

@@ -803,3 +803,29 @@ func TestBadReplyIsRetried(t *testing.T) {
 	require.Equal(t, 3, f.requests)
 	require.Len(t, f.conns, 3, "the link is reopened after each bad reply")
 }
+
+// TestPlanForKeepsSeveralSlices: the engine reads a connection's writable
+// points, reads back what it wrote and polls all points; each of those
+// slices keeps its plan instead of replacing the others'.
+func TestPlanForKeepsSeveralSlices(t *testing.T) {
+	c, err := New(Options{URL: "tcp://127.0.0.1:1"}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	a, b := hr("a", 0, site.TypeUint16), hr("b", 1, site.TypeUint16)
+	slices := [][]*site.Point{{a}, {a, b}, {b}}
+	var first []*readPlan
+	for _, s := range slices {
+		first = append(first, c.planFor(s))
+	}
+	for round := range 3 {
+		for i, s := range slices {
+			// A new slice with the same points finds its plan too.
+			require.Same(t, first[i], c.planFor(append([]*site.Point(nil), s...)), "round %d, slice %d", round, i)
+		}
+	}
+	// More slices than the cache holds: the oldest plan makes way.
+	for i := range planCache {
+		c.planFor([]*site.Point{hr(fmt.Sprint("x", i), uint16(10+i), site.TypeUint16)})
+	}
+	require.NotSame(t, first[0], c.planFor(slices[0]))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/bmsgw/bmsgw/internal/site"
 )
@@ -155,8 +156,15 @@ func unorder(buf []byte, a *site.ModbusAddress, regs []uint16) []byte {
 // order is the inverse of unorder: it lays the value's big-endian bytes
 // out as wire registers.
 func order(p *site.Point, b []byte) []uint16 {
+	return appendOrdered(nil, p, b)
+}
+
+// appendOrdered appends to dst the registers of big-endian bytes b in the
+// point's byte and word order.
+func appendOrdered(dst []uint16, p *site.Point, b []byte) []uint16 {
 	n := len(b) / 2
-	regs := make([]uint16, n)
+	dst = slices.Grow(dst, n)
+	regs := dst[len(dst) : len(dst)+n]
 	for j := range n {
 		r := binary.BigEndian.Uint16(b[2*j:])
 		if p.Modbus.ByteOrder == site.LittleEndian {
@@ -168,26 +176,33 @@ func order(p *site.Point, b []byte) []uint16 {
 		}
 		regs[i] = r
 	}
-	return regs
+	return dst[:len(dst)+n]
 }
 
 // encodeRegisters returns the wire registers that hold engineering value v
 // of a register point that is not a bit. It refuses values the data type
 // cannot hold.
 func encodeRegisters(p *site.Point, v float64) ([]uint16, error) {
+	return appendRegisters(nil, p, v)
+}
+
+// appendRegisters appends to dst what encodeRegisters returns: a write
+// of many points encodes into one array.
+func appendRegisters(dst []uint16, p *site.Point, v float64) ([]uint16, error) {
 	raw := (v - p.Offset) / scale(p)
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return nil, fmt.Errorf("%v is not a finite number: %w", v, ErrNotEncodable)
 	}
-	var b []byte
+	var buf [8]byte
+	b := buf[:0]
 	switch p.Type {
 	case site.TypeFloat32:
 		if math.Abs(raw) > math.MaxFloat32 {
 			return nil, fmt.Errorf("raw %v is beyond float32: %w", raw, ErrNotEncodable)
 		}
-		b = binary.BigEndian.AppendUint32(nil, math.Float32bits(float32(raw)))
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(float32(raw)))
 	case site.TypeFloat64:
-		b = binary.BigEndian.AppendUint64(nil, math.Float64bits(raw))
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(raw))
 	default:
 		lo, hi := p.Type.Range()
 		r := math.Round(raw)
@@ -201,16 +216,16 @@ func encodeRegisters(p *site.Point, v float64) ([]uint16, error) {
 		}
 		switch p.Type {
 		case site.TypeInt16:
-			b = binary.BigEndian.AppendUint16(nil, uint16(int16(r)))
+			b = binary.BigEndian.AppendUint16(b, uint16(int16(r)))
 		case site.TypeUint16:
-			b = binary.BigEndian.AppendUint16(nil, uint16(r))
+			b = binary.BigEndian.AppendUint16(b, uint16(r))
 		case site.TypeInt32:
-			b = binary.BigEndian.AppendUint32(nil, uint32(int32(r)))
+			b = binary.BigEndian.AppendUint32(b, uint32(int32(r)))
 		case site.TypeUint32:
-			b = binary.BigEndian.AppendUint32(nil, uint32(r))
+			b = binary.BigEndian.AppendUint32(b, uint32(r))
 		}
 	}
-	return order(p, b), nil
+	return appendOrdered(dst, p, b), nil
 }
 
 // encodeBool returns the bit a bool point is written with.

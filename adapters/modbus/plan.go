@@ -186,10 +186,14 @@ func planReads(points []*site.Point, lim Limits, noGaps func(groupKey) bool) []r
 	}
 	// Stable: among points at the same place the first listed comes first,
 	// which is what dropping repeats below relies on.
-	slices.SortStableFunc(spans, func(a, b span) int {
+	order := func(a, b span) int {
 		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.fc, b.fc),
 			cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
-	})
+	}
+	// Points are often listed in address order already.
+	if !slices.IsSortedFunc(spans, order) {
+		slices.SortStableFunc(spans, order)
+	}
 	// Drop repeated points: they sort next to their first listing, or
 	// among points at the same place.
 	kept := spans[:0]
@@ -289,10 +293,20 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 		addr uint16
 	}
 	var rmw map[rmwKey]int // index in out
-	rest := make([]writeItem, 0, len(items))
-	for _, it := range items {
-		a := it.p.Modbus
-		if a.Table == site.HoldingRegister && it.p.Type == site.TypeBool {
+	isRMW := func(it writeItem) bool {
+		return it.p.Modbus.Table == site.HoldingRegister && it.p.Type == site.TypeBool
+	}
+	// Without read-modify-writes, items are planned in place (they are
+	// the caller's to give).
+	rest := items
+	if slices.ContainsFunc(items, isRMW) {
+		rest = make([]writeItem, 0, len(items))
+		for _, it := range items {
+			if !isRMW(it) {
+				rest = append(rest, it)
+				continue
+			}
+			a := it.p.Modbus
 			k := rmwKey{it.unit, a.Address}
 			if i, ok := rmw[k]; ok {
 				out[i].items = append(out[i].items, it)
@@ -307,16 +321,17 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 				Unit: it.unit, Function: FuncWriteSingleRegister, FunctionName: "read_modify_write_register",
 				Table: a.Table, Start: a.Address, Quantity: 1, Points: []string{it.p.ID},
 			}, items: []writeItem{it}, rmw: true})
-			continue
 		}
-		rest = append(rest, it)
 	}
 	// By unit, table and address; writes to one address keep their order.
 	// The requests then carry neighbouring runs of rest, not copies.
-	slices.SortStableFunc(rest, func(a, b writeItem) int {
+	order := func(a, b writeItem) int {
 		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.p.Modbus.Table, b.p.Modbus.Table),
 			cmp.Compare(a.p.Modbus.Address, b.p.Modbus.Address))
-	})
+	}
+	if !slices.IsSortedFunc(rest, order) {
+		slices.SortStableFunc(rest, order)
+	}
 	for i := 0; i < len(rest); {
 		unit, table := rest[i].unit, rest[i].p.Modbus.Table
 		limit := min(lim.maxRegisters(), maxWriteRegisters)
