@@ -39,7 +39,7 @@ func (d *dirtySet) each(f func(ps *pointState)) {
 }
 
 // all marks every point of points.
-func (d *dirtySet) all(points map[string]*pointState) {
+func (d *dirtySet) all(points map[pointKey]*pointState) {
 	for _, ps := range points {
 		d.mark(ps)
 	}

@@ -125,25 +125,28 @@ type Engine struct {
 	readings chan readings
 
 	// Fields below are owned by the Run goroutine.
-	points      map[string]*pointState            // by "site/point"
-	byDriver    map[Driver]map[string]*pointState // by driver and point id
-	driverSite  map[Driver]string
-	transitions transitions
-	trGen       int       // counts rebuilds of transitions
-	taken       []takenAt // taken by advance, next transitions not yet asked for
-	nextOrder   int       // order of the next point state made
-	dirty       dirtySet
-	retryWake   time.Time // the earliest retry among the dirty points, from reconcile
-	overrides   map[*pointState]*Override
-	devices     map[string]DeviceState // by "site/connection/device"
-	workers     map[Driver]chan []job
-	stops       map[Driver][]context.CancelFunc // writer, watcher (nil until started)
-	unwatched   map[Driver][]*site.Point        // drivers whose watcher waits for their first read and writes
-	readIn      map[Driver]bool                 // drivers whose first read is in
-	inflight    map[Driver]int                  // batches handed to a driver's writer and not yet back
-	driverDown  map[Driver]bool                 // every device of the driver was down at the last health check
-	spawn       func(func(context.Context)) context.CancelFunc
-	started     bool
+	points       map[pointKey]*pointState          // by site and point id
+	byDriver     map[Driver]map[string]*pointState // by driver and point id, made by lookup
+	driverStates map[Driver][]*pointState          // by driver
+	driverSite   map[Driver]string
+	due          map[Driver][]*pointState // reconcile's lists, kept for their arrays
+	dueDrivers   []Driver
+	transitions  transitions
+	trGen        int       // counts rebuilds of transitions
+	taken        []takenAt // taken by advance, next transitions not yet asked for
+	nextOrder    int       // order of the next point state made
+	dirty        dirtySet
+	retryWake    time.Time // the earliest retry among the dirty points, from reconcile
+	overrides    map[*pointState]*Override
+	devices      map[string]DeviceState // by "site/connection/device"
+	workers      map[Driver]chan []job
+	stops        map[Driver][]context.CancelFunc // writer, watcher (nil until started)
+	unwatched    map[Driver][]*site.Point        // drivers whose watcher waits for their first read and writes
+	readIn       map[Driver]bool                 // drivers whose first read is in
+	inflight     map[Driver]int                  // batches handed to a driver's writer and not yet back
+	driverDown   map[Driver]bool                 // every device of the driver was down at the last health check
+	spawn        func(func(context.Context)) context.CancelFunc
+	started      bool
 }
 
 // startDriver starts the writer and the watcher of a driver. With later
@@ -184,7 +187,7 @@ const maxBatch = 1024
 
 func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	return e.spawn(func(ctx context.Context) {
-		out := make(chan Reading, 256)
+		out := make(chan Reading, 128)
 		done := make(chan struct{})
 		go func() { // owned: the watch waits for it below
 			defer close(done)
@@ -221,31 +224,47 @@ func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	})
 }
 
-// index rebuilds the lookup of point states by driver and point id.
+// index rebuilds the lists of point states by driver; each driver's
+// lookup by point id is made from its list when its first reading
+// arrives (lookup).
 func (e *Engine) index() {
+	e.indexSites()
 	clear(e.byDriver)
-	if e.driverSite == nil {
-		e.driverSite = map[Driver]string{}
+	clear(e.driverStates)
+	for _, ps := range e.points {
+		e.driverStates[ps.driver] = append(e.driverStates[ps.driver], ps)
 	}
+}
+
+// indexSites rebuilds the site id of every driver.
+func (e *Engine) indexSites() {
 	clear(e.driverSite)
 	for _, ss := range e.sites {
 		for _, d := range ss.rt.Drivers {
 			e.driverSite[d] = ss.rt.Site.ID
 		}
 	}
-	// Sized up front: growing 10,000 entries was most of a start's
-	// indexing.
-	perDriver := map[Driver]int{}
-	for _, ps := range e.points {
-		perDriver[ps.driver]++
-	}
-	for d, n := range perDriver {
-		e.byDriver[d] = make(map[string]*pointState, n)
-	}
-	for _, ps := range e.points {
-		e.byDriver[ps.driver][ps.point.ID] = ps
-	}
 }
+
+// lookup returns the point states of a driver by point id. It is made
+// when first asked for: at a start of 10,000 points the watchers'
+// readings come after the first writes, and making every lookup before
+// those took a millisecond or two from them.
+func (e *Engine) lookup(d Driver) map[string]*pointState {
+	m := e.byDriver[d]
+	if m == nil {
+		states := e.driverStates[d]
+		m = make(map[string]*pointState, len(states))
+		for _, ps := range states {
+			m[ps.point.ID] = ps
+		}
+		e.byDriver[d] = m
+	}
+	return m
+}
+
+// pointKey identifies a writable point of the engine.
+type pointKey struct{ site, point string }
 
 type siteState struct {
 	rt   SiteRuntime
@@ -258,7 +277,6 @@ type siteState struct {
 }
 
 type pointState struct {
-	key    string
 	order  int // the order the engine took the point in, for stable ties
 	site   *siteState
 	point  *site.Point
@@ -290,7 +308,8 @@ type pointState struct {
 type job struct {
 	ps      *pointState
 	value   float64
-	old     *float64
+	old     float64 // what the device held, if hadOld
+	hadOld  bool
 	source  Source
 	reason  string
 	attempt int
@@ -330,19 +349,22 @@ func New(cfg Config) *Engine {
 	}
 	return &Engine{
 		cfg: cfg, log: cfg.Logger,
-		cmds:       make(chan func()),
-		results:    make(chan writeResults, 64),
-		readings:   make(chan readings, 64),
-		points:     map[string]*pointState{},
-		byDriver:   map[Driver]map[string]*pointState{},
-		overrides:  map[*pointState]*Override{},
-		devices:    map[string]DeviceState{},
-		workers:    map[Driver]chan []job{},
-		stops:      map[Driver][]context.CancelFunc{},
-		unwatched:  map[Driver][]*site.Point{},
-		readIn:     map[Driver]bool{},
-		inflight:   map[Driver]int{},
-		driverDown: map[Driver]bool{},
+		cmds:         make(chan func()),
+		results:      make(chan writeResults, 64),
+		readings:     make(chan readings, 64),
+		points:       map[pointKey]*pointState{},
+		byDriver:     map[Driver]map[string]*pointState{},
+		driverStates: map[Driver][]*pointState{},
+		driverSite:   map[Driver]string{},
+		due:          map[Driver][]*pointState{},
+		overrides:    map[*pointState]*Override{},
+		devices:      map[string]DeviceState{},
+		workers:      map[Driver]chan []job{},
+		stops:        map[Driver][]context.CancelFunc{},
+		unwatched:    map[Driver][]*site.Point{},
+		readIn:       map[Driver]bool{},
+		inflight:     map[Driver]int{},
+		driverDown:   map[Driver]bool{},
 	}
 }
 
@@ -375,7 +397,7 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 			pol = Respect
 		}
 		e.nextOrder++
-		slab = append(slab, pointState{key: rt.Site.ID + "/" + id, order: e.nextOrder, site: ss, point: p, driver: d, policy: pol})
+		slab = append(slab, pointState{order: e.nextOrder, site: ss, point: p, driver: d, policy: pol})
 	}
 	ss.added = slab
 	// Run builds the lookups once, sized for every site: rebuilding them
@@ -385,9 +407,9 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 	return nil
 }
 
-func (e *Engine) newPointState(key string, ss *siteState, p *site.Point, d Driver, pol Policy) *pointState {
+func (e *Engine) newPointState(ss *siteState, p *site.Point, d Driver, pol Policy) *pointState {
 	e.nextOrder++
-	return &pointState{key: key, order: e.nextOrder, site: ss, point: p, driver: d, policy: pol, primed: e.started}
+	return &pointState{order: e.nextOrder, site: ss, point: p, driver: d, policy: pol, primed: e.started}
 }
 
 // do runs f on the Run goroutine and waits for it.
@@ -429,7 +451,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		n += len(ss.added)
 	}
 	if len(e.points) == 0 {
-		e.points = make(map[string]*pointState, n)
+		e.points = make(map[pointKey]*pointState, n)
 	}
 	for _, ss := range e.sites {
 		added, k := ss.added, 0 // in point id order, as PointIDs
@@ -445,6 +467,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 				if w = byDriver[d]; w == nil {
 					w = &watch{d: d, first: firstRead{d: d}}
+					if len(ss.rt.Drivers) == 1 { // the usual case: sized for the site
+						w.points = make([]*site.Point, 0, len(ss.ids))
+						w.first.points = make([]*site.Point, 0, len(ss.added))
+						w.first.states = make([]*pointState, 0, len(ss.added))
+					}
 					byDriver[d] = w
 					watches = append(watches, w)
 				}
@@ -453,7 +480,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			if k < len(added) && added[k].point == p {
 				ps := &added[k]
 				k++
-				e.points[ps.key] = ps
+				e.points[pointKey{ss.rt.Site.ID, ps.point.ID}] = ps
 				w.first.points = append(w.first.points, p)
 				w.first.states = append(w.first.states, ps)
 			}
@@ -477,7 +504,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	now := e.cfg.Clock.Now()
-	e.index()
+	e.indexSites()
+	clear(e.byDriver)
+	for _, w := range watches {
+		e.driverStates[w.d] = w.first.states
+	}
 	rates := map[Driver]float64{}
 	for _, ss := range e.sites {
 		for conn, r := range ss.rt.WriteRates {
@@ -502,12 +533,25 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.startDriver(w.d, w.points, rates[w.d], len(w.first.points) > 0)
 	}
 
-	// The timetable of 10,000 points takes milliseconds to work out; it
-	// is worked out beside the first reads and writes, from the start
-	// instant, so a transition that falls due meanwhile is taken as soon
-	// as it is in. A reload or plan change before then builds its own
-	// and this one is dropped.
-	firstTimetable := e.buildTransitionsAsync(now)
+	// The timetable of 10,000 points takes milliseconds of CPU to work
+	// out. It waits until the first writes are out (every driver's
+	// watcher started) or timetableWait has passed, whichever is first,
+	// so that it does not take a core from the start's reads and writes;
+	// it is then worked out on another goroutine from the start instant,
+	// and a transition that fell due meanwhile is taken as soon as it is
+	// in. A reload or plan change before then builds its own, and this
+	// one is not built or is dropped.
+	var firstTimetable <-chan timetable
+	startNow, startGen := now, e.trGen
+	timetableAfter := time.NewTimer(timetableWait)
+	defer timetableAfter.Stop()
+	timetableDue := timetableAfter.C
+	startTimetable := func() {
+		if e.trGen == startGen {
+			firstTimetable = e.buildTransitionsAsync(startNow)
+		}
+		timetableDue = nil
+	}
 
 	timer := e.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
@@ -530,6 +574,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		if len(e.unwatched) > 0 {
 			e.startWatches()
 		}
+		if timetableDue != nil && len(e.unwatched) == 0 {
+			startTimetable()
+		}
 		wake := e.nextWake(now, lastResync, nextHeartbeat)
 		timer.Stop()
 		timer.Reset(max(wake.Sub(now), 0))
@@ -540,6 +587,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timer.C():
 		case fr := <-firsts:
 			e.firstRead(fr, e.cfg.Clock.Now())
+		case <-timetableDue:
+			startTimetable()
 		case t := <-firstTimetable:
 			if t.gen == e.trGen {
 				e.transitions = t.transitions
@@ -567,9 +616,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			if _, running := e.workers[res.d]; running {
 				e.inflight[res.d]--
 			}
-			now := e.cfg.Clock.Now()
+			bt := batchTimes{now: e.cfg.Clock.Now(), wall: time.Now(), info: e.log.Enabled(ctx, slog.LevelInfo)}
 			for i := range res.jobs {
-				e.result(&res.jobs[i], res.errs[i], res.readbacks[i], now)
+				e.result(&res.jobs[i], res.errs[i], res.readbacks[i], bt)
 			}
 		case <-health.C:
 			e.health(ctx, e.cfg.Clock.Now())
@@ -590,6 +639,12 @@ func (e *Engine) rebuildTransitions(now time.Time) {
 		}
 	}
 }
+
+// timetableWait is the longest Run holds back working out its first
+// timetable while first reads and writes are still under way (a dead
+// device's first read can take its timeouts): well within the second
+// in which a window boundary must be acted on.
+const timetableWait = 250 * time.Millisecond
 
 // timetable is transitions built off the Run goroutine, for the
 // generation of the engine's transitions it was started in.
@@ -799,8 +854,12 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	// by driver, what to write, handed to the driver's writer at once so
 	// that its requests are on the wire while the next driver's values
 	// are worked out.
-	var drivers []Driver
-	due := map[Driver][]*pointState{}
+	drivers := e.dueDrivers[:0]
+	due := e.due // kept across reconciles, so are its lists' arrays
+	for d, pts := range due {
+		clear(pts)
+		due[d] = pts[:0]
+	}
 	var last Driver
 	var lastPts []*pointState
 	e.retryWake = time.Time{}
@@ -826,8 +885,8 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 				due[last] = lastPts
 			}
 			last = ps.driver
-			var seen bool
-			if lastPts, seen = due[last]; !seen {
+			lastPts = due[last]
+			if len(lastPts) == 0 {
 				drivers = append(drivers, last)
 			}
 		}
@@ -836,9 +895,10 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	if last != nil {
 		due[last] = lastPts
 	}
+	e.dueDrivers = drivers
 	texts := reasonTexts{}
 	for _, d := range drivers {
-		var jobs []job
+		jobs := make([]job, 0, len(due[d]))
 		for _, ps := range due[d] {
 			if j, ok := e.decide(ps, now, texts); ok {
 				jobs = append(jobs, j)
@@ -874,17 +934,12 @@ func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, 
 	if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
 		return job{}, false
 	}
-	var old *float64
-	if ps.actualOK {
-		v := ps.actual
-		old = &v
-	}
 	reason := texts.text(g)
 	if ps.external && src != SourceOverride {
 		reason = "enforce after external change; " + reason
 	}
 	ps.pending = true
-	return job{ps: ps, value: want, old: old, source: src, reason: reason, attempt: ps.attempts + 1}, true
+	return job{ps: ps, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts + 1}, true
 }
 
 // writer performs the writes of one driver in order, reads them back,
@@ -923,8 +978,8 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 				ws[i] = Write{Point: j.ps.point, Value: j.value}
 			}
 			errs = d.Write(ctx, ws)
-			var okPts []*site.Point
-			var okIdx []int
+			okPts := make([]*site.Point, 0, len(jobs))
+			okIdx := make([]int, 0, len(jobs))
 			for i := range jobs {
 				if errs[i] == nil {
 					okPts = append(okPts, jobs[i].ps.point)
@@ -963,9 +1018,14 @@ func (e *Engine) journalWrites(ctx context.Context, jobs []job, errs []error) {
 	}
 	now := e.cfg.Clock.Now()
 	recs := make([]WriteRecord, len(jobs))
-	for i, j := range jobs {
+	for i := range jobs {
+		j := &jobs[i]
+		var old *float64
+		if j.hadOld {
+			old = &j.old
+		}
 		recs[i] = WriteRecord{
-			Time: now, Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: j.old, New: j.value,
+			Time: now, Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: old, New: j.value,
 			Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
 		}
 		if errs[i] != nil {
@@ -985,7 +1045,15 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-func (e *Engine) result(j *job, err error, readback *Reading, now time.Time) {
+// batchTimes are what the results of a batch share: the engine's time,
+// the wall time, and whether successful writes are logged.
+type batchTimes struct {
+	now, wall time.Time
+	info      bool
+}
+
+func (e *Engine) result(j *job, err error, readback *Reading, bt batchTimes) {
+	now := bt.now
 	ps := j.ps
 	if ps.gone {
 		return // the point was replaced by a reload while its write ran
@@ -1006,7 +1074,7 @@ func (e *Engine) result(j *job, err error, readback *Reading, now time.Time) {
 		e.dirty.mark(ps)
 		return
 	}
-	if e.log.Enabled(context.Background(), slog.LevelInfo) {
+	if bt.info {
 		e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
 	}
 	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
@@ -1016,7 +1084,7 @@ func (e *Engine) result(j *job, err error, readback *Reading, now time.Time) {
 	ps.dueAt = time.Time{}
 	ps.confirmed = true
 	ps.external = false
-	ps.writtenAt = time.Now()
+	ps.writtenAt = bt.wall
 }
 
 // firstRead is what a driver's writable points held when the engine
@@ -1055,7 +1123,7 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 			e.cfg.Observe(id, r)
 		}
 	}
-	ps := e.byDriver[from][r.Point]
+	ps := e.lookup(from)[r.Point]
 	if ps == nil {
 		return // a read-only point: only Observe wants it
 	}
@@ -1204,7 +1272,7 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 func (e *Engine) SetOverride(ctx context.Context, o Override) error {
 	var err error
 	if derr := e.do(ctx, func() {
-		ps := e.points[o.Site+"/"+o.Point]
+		ps := e.points[pointKey{o.Site, o.Point}]
 		if ps == nil {
 			err = fmt.Errorf("override %s/%s: no writable point by that name", o.Site, o.Point)
 			return
@@ -1239,7 +1307,7 @@ var ErrNoOverride = errors.New("no override on that point")
 func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) error {
 	var err error
 	if derr := e.do(ctx, func() {
-		ps := e.points[siteID+"/"+point]
+		ps := e.points[pointKey{siteID, point}]
 		if ps == nil || e.overrides[ps] == nil {
 			err = fmt.Errorf("clear override %s/%s: %w", siteID, point, ErrNoOverride)
 			return
@@ -1321,7 +1389,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 		}
 		newPoints := map[Driver][]*site.Point{}
 		rates := map[Driver]float64{}
-		keep := map[string]bool{}
+		keep := map[pointKey]bool{}
 		for _, rt := range rts {
 			ss := byID[rt.Site.ID]
 			ss.rt, ss.plan = rt, plans[rt.Site.ID]
@@ -1340,7 +1408,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				if !p.Writable() {
 					continue
 				}
-				key := rt.Site.ID + "/" + id
+				key := pointKey{rt.Site.ID, id}
 				keep[key] = true
 				pol := rt.Policies[id]
 				if pol == "" {
@@ -1355,7 +1423,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 						e.dirty.unmark(ps)
 						ps.gone = true
 					}
-					ps = e.newPointState(key, ss, p, d, pol)
+					ps = e.newPointState(ss, p, d, pol)
 					e.points[key] = ps
 				}
 				e.dirty.mark(ps)
@@ -1380,6 +1448,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				delete(e.readIn, d)
 				delete(e.inflight, d)
 				delete(e.driverDown, d)
+				delete(e.due, d)
 				delete(e.stops, d)
 				delete(e.workers, d)
 				unused = append(unused, d)
