@@ -123,6 +123,7 @@ type Engine struct {
 	cmds     chan func()
 	results  chan writeResults
 	readings chan readings
+	firsts   chan firstRead // the first reads of drivers, at start and after a reload
 
 	// Fields below are owned by the Run goroutine.
 	points       map[pointKey]*pointState          // by site and point id
@@ -145,6 +146,8 @@ type Engine struct {
 	readIn       map[Driver]bool                 // drivers whose first read is in
 	inflight     map[Driver]int                  // batches handed to a driver's writer and not yet back
 	driverDown   map[Driver]bool                 // every device of the driver was down at the last health check
+	hbNext       map[hbKey]time.Time             // when each heartbeat is due
+	hbCount      map[hbKey]float64               // the value each heartbeat wrote last
 	spawn        func(func(context.Context)) context.CancelFunc
 	started      bool
 }
@@ -352,6 +355,7 @@ func New(cfg Config) *Engine {
 		cmds:         make(chan func()),
 		results:      make(chan writeResults, 64),
 		readings:     make(chan readings, 64),
+		firsts:       make(chan firstRead, 16),
 		points:       map[pointKey]*pointState{},
 		byDriver:     map[Driver]map[string]*pointState{},
 		driverStates: map[Driver][]*pointState{},
@@ -365,6 +369,8 @@ func New(cfg Config) *Engine {
 		readIn:       map[Driver]bool{},
 		inflight:     map[Driver]int{},
 		driverDown:   map[Driver]bool{},
+		hbNext:       map[hbKey]time.Time{},
+		hbCount:      map[hbKey]float64{},
 	}
 }
 
@@ -493,13 +499,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	// it), and each driver's points are reconciled as soon as its own
 	// reading is in: one slow or dead device does not hold back the
 	// others, and deciding values overlaps the other devices' reads.
-	firsts := make(chan firstRead, len(watches))
 	for _, w := range watches {
 		if fr := w.first; len(fr.points) > 0 {
-			wg.Go(func() {
-				fr.readings = w.d.Read(ctx, fr.points)
-				firsts <- fr // buffered for every driver
-			})
+			wg.Go(func() { e.readFirst(ctx, fr) })
 		}
 	}
 
@@ -558,8 +560,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	health := time.NewTicker(e.cfg.HealthEvery)
 	defer health.Stop()
 	lastResync := now
-	nextHeartbeat := map[int]time.Time{}
-	hbCount := map[int]float64{}
 
 	for {
 		now = e.cfg.Clock.Now()
@@ -568,7 +568,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			lastResync = now
 			e.dirty.all(e.points)
 		}
-		e.heartbeats(ctx, now, nextHeartbeat, hbCount)
+		e.heartbeats(ctx, now)
 		e.reconcile(ctx, now)
 		e.renewTransitions()
 		if len(e.unwatched) > 0 {
@@ -577,7 +577,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if timetableDue != nil && len(e.unwatched) == 0 {
 			startTimetable()
 		}
-		wake := e.nextWake(now, lastResync, nextHeartbeat)
+		wake := e.nextWake(now, lastResync)
 		timer.Stop()
 		timer.Reset(max(wake.Sub(now), 0))
 
@@ -585,7 +585,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C():
-		case fr := <-firsts:
+		case fr := <-e.firsts:
 			e.firstRead(fr, e.cfg.Clock.Now())
 		case <-timetableDue:
 			startTimetable()
@@ -734,7 +734,7 @@ func (e *Engine) advance(now time.Time) {
 	}
 }
 
-func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.Time {
+func (e *Engine) nextWake(now, lastResync time.Time) time.Time {
 	wake := lastResync.Add(e.cfg.Resync)
 	if at, ok := e.transitions.next(); ok && at.Before(wake) {
 		wake = at
@@ -747,7 +747,7 @@ func (e *Engine) nextWake(now, lastResync time.Time, hb map[int]time.Time) time.
 	if !e.retryWake.IsZero() && e.retryWake.Before(wake) {
 		wake = e.retryWake
 	}
-	for _, t := range hb {
+	for _, t := range e.hbNext {
 		if t.Before(wake) {
 			wake = t
 		}
@@ -1096,6 +1096,16 @@ type firstRead struct {
 	readings []Reading
 }
 
+// readFirst reads what a driver's writable points hold and hands the
+// readings to the Run goroutine (firstRead).
+func (e *Engine) readFirst(ctx context.Context, fr firstRead) {
+	fr.readings = fr.d.Read(ctx, fr.points)
+	select {
+	case e.firsts <- fr:
+	case <-ctx.Done():
+	}
+}
+
 // firstRead takes a driver's first readings and lets its points be
 // written.
 func (e *Engine) firstRead(fr firstRead, now time.Time) {
@@ -1196,10 +1206,17 @@ func (e *Engine) nextTransition(ps *pointState, now time.Time) time.Time {
 	return now.Add(24 * time.Hour)
 }
 
-func (e *Engine) heartbeats(ctx context.Context, now time.Time, next map[int]time.Time, count map[int]float64) {
-	i := 0
+// hbKey identifies a heartbeat: one per connection of a site.
+type hbKey struct{ site, conn string }
+
+// heartbeats writes the heartbeats that are due. Their times and counts
+// are kept by site and connection, so that a reload that adds or removes
+// sites keeps every other heartbeat's count and period.
+func (e *Engine) heartbeats(ctx context.Context, now time.Time) {
+	next, count := e.hbNext, e.hbCount
 	for _, ss := range e.sites {
 		for _, hb := range ss.rt.Heartbeats {
+			i := hbKey{ss.rt.Site.ID, hb.Connection}
 			if t, ok := next[i]; !ok || !now.Before(t) {
 				next[i] = now.Add(hb.Period)
 				count[i] = math.Mod(count[i]+1, 32768)
@@ -1213,7 +1230,6 @@ func (e *Engine) heartbeats(ctx context.Context, now time.Time, next map[int]tim
 					}()
 				}
 			}
-			i++
 		}
 	}
 }
@@ -1350,33 +1366,33 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 	})
 }
 
-// ApplySites swaps in new versions of the running sites after a reload,
-// with drivers: a connection whose settings did not change keeps its
-// driver object (so its link, subscriptions and pending writes go on),
-// and only the points whose connection, address or encoding changed
-// start afresh. Drivers no longer used are stopped; the caller closes
-// them after ApplySites returns. Sites cannot be added or removed.
+// ApplySites applies a reloaded configuration while Run runs: rts are
+// every site to run from now on, with plans by site id. Sites not running
+// yet are added and sites no longer listed are removed (their points are
+// left as they are). A driver that is new gets its writer and watcher,
+// and its points are read before anything is written to them, as at a
+// start; a running driver keeps its link, its subscriptions and its
+// pending writes. A point keeps its state (value read, override) unless
+// its driver, address or encoding changed. It returns the drivers no
+// longer used, for the caller to close.
 func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[string]Plan) ([]Driver, error) {
+	listed := map[string]bool{}
+	for _, rt := range rts {
+		switch {
+		case listed[rt.Site.ID]:
+			return nil, fmt.Errorf("apply sites: site %s is listed twice", rt.Site.ID)
+		case plans[rt.Site.ID] == nil:
+			return nil, fmt.Errorf("apply sites: site %s has no plan", rt.Site.ID)
+		}
+		listed[rt.Site.ID] = true
+	}
 	var unused []Driver
-	var err error
 	derr := e.do(ctx, func() {
-		if len(rts) != len(e.sites) {
-			err = errors.New("apply sites: sites were added or removed")
-			return
-		}
 		byID := map[string]*siteState{}
-		for _, ss := range e.sites {
-			byID[ss.rt.Site.ID] = ss
-		}
-		for _, rt := range rts {
-			if byID[rt.Site.ID] == nil {
-				err = fmt.Errorf("apply sites: site %s is not running", rt.Site.ID)
-				return
-			}
-		}
 		oldDrivers := map[Driver]bool{}
 		oldPoints := map[Driver][]*site.Point{}
 		for _, ss := range e.sites {
+			byID[ss.rt.Site.ID] = ss
 			for _, d := range ss.rt.Drivers {
 				oldDrivers[d] = true
 			}
@@ -1386,13 +1402,27 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 					oldPoints[d] = append(oldPoints[d], p)
 				}
 			}
+			if !listed[ss.rt.Site.ID] {
+				// Removed: its devices are no longer reported.
+				for key := range e.devices {
+					if strings.HasPrefix(key, ss.rt.Site.ID+"/") {
+						delete(e.devices, key)
+					}
+				}
+			}
 		}
+		sites := make([]*siteState, 0, len(rts))
 		newPoints := map[Driver][]*site.Point{}
+		firsts := map[Driver]*firstRead{}
 		rates := map[Driver]float64{}
 		keep := map[pointKey]bool{}
 		for _, rt := range rts {
 			ss := byID[rt.Site.ID]
+			if ss == nil {
+				ss = &siteState{}
+			}
 			ss.rt, ss.plan = rt, plans[rt.Site.ID]
+			sites = append(sites, ss)
 			for conn, r := range rt.WriteRates {
 				if d := rt.Drivers[conn]; d != nil && r > 0 {
 					rates[d] = r
@@ -1425,10 +1455,23 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 					}
 					ps = e.newPointState(ss, p, d, pol)
 					e.points[key] = ps
+					if !oldDrivers[d] {
+						// A new driver's points are read first, as at a
+						// start, so that only what differs is written.
+						ps.primed = false
+						fr := firsts[d]
+						if fr == nil {
+							fr = &firstRead{d: d}
+							firsts[d] = fr
+						}
+						fr.points = append(fr.points, p)
+						fr.states = append(fr.states, ps)
+					}
 				}
 				e.dirty.mark(ps)
 			}
 		}
+		e.sites = sites
 		for key, ps := range e.points {
 			if !keep[key] {
 				delete(e.points, key)
@@ -1457,7 +1500,11 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 		for d, pts := range newPoints {
 			switch {
 			case !oldDrivers[d]:
-				e.startDriver(d, pts, rates[d], false)
+				fr := firsts[d]
+				e.startDriver(d, pts, rates[d], fr != nil)
+				if fr != nil {
+					e.spawn(func(ctx context.Context) { e.readFirst(ctx, *fr) })
+				}
 			case !samePoints(oldPoints[d], pts):
 				// Same link, other points: only the watch is renewed.
 				if _, waiting := e.unwatched[d]; waiting {
@@ -1468,13 +1515,26 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				e.stops[d][1] = e.watch(d, pts)
 			}
 		}
+		// Heartbeats of removed sites and connections are forgotten.
+		hbs := map[hbKey]bool{}
+		for _, ss := range e.sites {
+			for _, hb := range ss.rt.Heartbeats {
+				hbs[hbKey{ss.rt.Site.ID, hb.Connection}] = true
+			}
+		}
+		for key := range e.hbNext {
+			if !hbs[key] {
+				delete(e.hbNext, key)
+				delete(e.hbCount, key)
+			}
+		}
 		e.index()
 		e.rebuildTransitions(e.cfg.Clock.Now())
 	})
 	if derr != nil {
 		return nil, derr
 	}
-	return unused, err
+	return unused, nil
 }
 
 func samePoints(a, b []*site.Point) bool {
