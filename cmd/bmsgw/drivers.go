@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bmsgw/bmsgw/adapters/bookings/bookingsim"
@@ -53,20 +56,31 @@ func deref[T any](p *T, def T) T {
 
 // simulators are the demo's simulated devices and booking system.
 type simulators struct {
+	mu      sync.Mutex
 	closers []func() error
+	sites   map[string][]func() error // the device simulators of each site
+	ctx     context.Context
+	clock   control.Clock
+	log     *slog.Logger
 }
 
 func (s *simulators) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(s.sites)) {
+		s.closeSiteLocked(id)
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		_ = s.closers[i]()
 	}
+	s.closers = nil
 }
 
 // startSimulators starts what the config's simulate: section asks for:
 // a simulator on the address of every Modbus TCP and OPC UA connection,
 // and a booking system serving the reference evening from now on.
 func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock, logger *slog.Logger) (*simulators, error) {
-	sims := &simulators{}
+	sims := &simulators{sites: map[string][]func() error{}, ctx: ctx, clock: clock, log: logger}
 	if g.Simulate == nil {
 		return sims, nil
 	}
@@ -76,41 +90,8 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 	}
 	if g.Simulate.Devices {
 		for _, s := range g.Sites {
-			for _, c := range s.SortedConnections() {
-				switch {
-				case c.Modbus != nil:
-					if !strings.HasPrefix(c.Modbus.URL, "tcp://") {
-						logger.Warn("no simulator for this connection: only Modbus TCP and OPC UA are simulated", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
-						continue
-					}
-					if err := loopbackURL(c.Modbus.URL); err != nil {
-						return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
-					}
-					only := &site.Site{ID: s.ID, Points: map[string]*site.Point{}}
-					for id, p := range s.Points {
-						if p.Connection == c.ID {
-							only.Points[id] = p
-						}
-					}
-					srvs, err := modbussim.ForSite(only, modbussim.Config{URL: c.Modbus.URL}, logger.With("sim", s.ID+"/"+c.ID))
-					if err != nil {
-						return fail(err)
-					}
-					for _, srv := range srvs {
-						if err := srv.Start(); err != nil {
-							return fail(fmt.Errorf("simulate site %s connection %s on %s: %w", s.ID, c.ID, c.Modbus.URL, err))
-						}
-						startSimPanel(ctx, s, c, srv, clock, logger.With("sim", s.ID+"/"+c.ID))
-						sims.closers = append(sims.closers, srv.Close)
-					}
-					logger.Info("simulator started", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
-				case c.OPCUA != nil:
-					closer, err := startOPCUASim(ctx, s, c, logger)
-					if err != nil {
-						return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
-					}
-					sims.closers = append(sims.closers, closer)
-				}
+			if err := sims.StartSite(s); err != nil {
+				return fail(err)
 			}
 		}
 	}
@@ -138,6 +119,74 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 		logger.Info("simulated access system started", "url", "http://"+addr+"/api/grants", "max_per_group_door", limit)
 	}
 	return sims, nil
+}
+
+// StartSite starts a simulator on the address of every Modbus TCP and
+// OPC UA connection of a site (a site added by a reload gets its own).
+func (sims *simulators) StartSite(s *site.Site) error {
+	sims.mu.Lock()
+	defer sims.mu.Unlock()
+	ctx, clock, logger := sims.ctx, sims.clock, sims.log
+	var closers []func() error
+	fail := func(err error) error {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+		return err
+	}
+	for _, c := range s.SortedConnections() {
+		switch {
+		case c.Modbus != nil:
+			if !strings.HasPrefix(c.Modbus.URL, "tcp://") {
+				logger.Warn("no simulator for this connection: only Modbus TCP and OPC UA are simulated", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
+				continue
+			}
+			if err := loopbackURL(c.Modbus.URL); err != nil {
+				return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
+			}
+			only := &site.Site{ID: s.ID, Points: map[string]*site.Point{}}
+			for id, p := range s.Points {
+				if p.Connection == c.ID {
+					only.Points[id] = p
+				}
+			}
+			srvs, err := modbussim.ForSite(only, modbussim.Config{URL: c.Modbus.URL}, logger.With("sim", s.ID+"/"+c.ID))
+			if err != nil {
+				return fail(err)
+			}
+			for _, srv := range srvs {
+				if err := srv.Start(); err != nil {
+					return fail(fmt.Errorf("simulate site %s connection %s on %s: %w", s.ID, c.ID, c.Modbus.URL, err))
+				}
+				startSimPanel(ctx, s, c, srv, clock, logger.With("sim", s.ID+"/"+c.ID))
+				closers = append(closers, srv.Close)
+			}
+			logger.Info("simulator started", "site", s.ID, "conn", c.ID, "url", c.Modbus.URL)
+		case c.OPCUA != nil:
+			closer, err := startOPCUASim(ctx, s, c, logger)
+			if err != nil {
+				return fail(fmt.Errorf("simulate site %s connection %s: %w", s.ID, c.ID, err))
+			}
+			closers = append(closers, closer)
+		}
+	}
+	sims.sites[s.ID] = closers
+	return nil
+}
+
+// CloseSite stops the simulators of a site (one a reload removed).
+func (sims *simulators) CloseSite(id string) {
+	sims.mu.Lock()
+	defer sims.mu.Unlock()
+	sims.closeSiteLocked(id)
+}
+
+func (sims *simulators) closeSiteLocked(id string) {
+	closers := sims.sites[id]
+	for i := len(closers) - 1; i >= 0; i-- {
+		_ = closers[i]()
+	}
+	delete(sims.sites, id)
 }
 
 // serveHTTP serves a simulator's handler on a loopback address until the

@@ -147,7 +147,7 @@ func (b *apiBackend) EnergyReport(ctx context.Context, siteID string, week httpa
 	}
 	from, to := week.Start(s.Location), week.End(s.Location)
 	_, bookings := b.compile(s, from, to)
-	db, err := store.OpenReadOnly(ctx, journalFile(b.gw.g))
+	db, err := store.OpenReadOnly(ctx, journalFile(b.gw.config()))
 	if errors.Is(err, os.ErrNotExist) {
 		db = nil
 	} else if err != nil {
@@ -310,7 +310,7 @@ func (b *apiBackend) OpenData(ctx context.Context, siteID string, from, to time.
 		}
 		sites = []*site.Site{s}
 	}
-	db, err := store.OpenReadOnly(ctx, journalFile(b.gw.g))
+	db, err := store.OpenReadOnly(ctx, journalFile(b.gw.config()))
 	if errors.Is(err, os.ErrNotExist) {
 		db = nil
 	} else if err != nil {

@@ -254,7 +254,7 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 
 // newAccessOutput builds an output from the config.
 func (gw *gateway) newAccessOutput(id string) (access.Output, error) {
-	o := gw.g.AccessOutput(id)
+	o := gw.config().AccessOutput(id)
 	if o == nil {
 		return nil, fmt.Errorf("no access output %q", id)
 	}
@@ -265,7 +265,7 @@ func (gw *gateway) newAccessOutput(id string) (access.Output, error) {
 			headers[k] = v.Value()
 		}
 		return access.NewHTTP(access.HTTPOptions{ID: id, URL: o.URL, Headers: headers, Timeout: o.Timeout,
-			MaxPerGroupDoor: o.MaxPerGroupDoor, StateDir: gw.g.StateDir, Now: gw.clock.Now}, log)
+			MaxPerGroupDoor: o.MaxPerGroupDoor, StateDir: gw.config().StateDir, Now: gw.clock.Now}, log)
 	}
 	return access.NewFile(access.FileOptions{ID: id, Path: o.Path, Format: access.Format(o.Format), Now: gw.clock.Now}, log)
 }

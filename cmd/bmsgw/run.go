@@ -103,15 +103,20 @@ type gateway struct {
 	log     *slog.Logger
 	eng     *control.Engine
 
-	mu       sync.Mutex
-	bySource map[string][]booking.Booking
-	statuses map[string]bookings.Status
+	reloading sync.Mutex
+	mu        sync.Mutex
+	bySource  map[string][]booking.Booking
+	statuses  map[string]bookings.Status
 	// drivers by site and connection id; every driver ever made, for
 	// closing at exit.
 	drivers map[string]map[string]control.Driver
 	all     []control.Driver
 
 	runCtx     context.Context               // the daemon's, for monitors started by a reload
+	wg         *sync.WaitGroup               // the daemon's goroutines, for sources started by a reload
+	snaps      chan sourceSnapshot           // feed snapshots for follow
+	sources    map[string]*sourceRun         // the running booking sources by id, under mu
+	sims       *simulators                   // the demo's simulators
 	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
 	metrics    *httpapi.Metrics
@@ -146,6 +151,7 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	gw.runCtx = ctx
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	gw.wg = &wg
 	// cancel before wg.Wait: deferred calls run last-in first-out.
 	defer cancel()
 
@@ -154,6 +160,7 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 		return err
 	}
 	defer sims.Close()
+	gw.sims = sims
 
 	metrics, err := httpapi.NewMetrics(nil)
 	if err != nil {
@@ -171,15 +178,19 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 
 	// Sources first: each serves its last good feed from the state
 	// directory at once, so a restart plans from it before any fetch.
-	srcs := map[string]*bookings.Source{}
+	gw.snaps = make(chan sourceSnapshot, 16)
+	gw.sources = map[string]*sourceRun{}
+	var srcs []*sourceRun
 	for _, s := range g.Sources {
-		src, err := bookings.New(sourceOptions(g, s, g.StateDir), logger.With("source", s.ID))
+		run, err := gw.newSource(g, s)
 		if err != nil {
 			return err
 		}
-		srcs[s.ID] = src
-		from, to := gw.horizon()
-		gw.bySource[s.ID] = src.Cached(from, to).Bookings
+		srcs = append(srcs, run)
+	}
+	gw.primeSources(ctx, srcs)
+	for _, run := range srcs {
+		gw.installSource(run)
 	}
 	mons := map[string]*sitemon.Monitor{}
 	for _, s := range g.Sites {
@@ -210,18 +221,15 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	if err != nil {
 		return err
 	}
-	snaps := make(chan bookings.Snapshot, 16)
 	wg.Go(func() {
 		if err := api.Serve(ctx); err != nil {
 			logger.Error("local api stopped", "err", err)
 		}
 	})
-	for _, src := range srcs {
-		wg.Go(func() {
-			_ = src.Run(ctx, func(time.Time) (time.Time, time.Time) { return gw.horizon() }, snaps)
-		})
+	for _, run := range srcs {
+		gw.startSource(run)
 	}
-	wg.Go(func() { gw.follow(ctx, snaps) })
+	wg.Go(func() { gw.follow(ctx) })
 	wg.Go(func() { gw.accessLoop(ctx) })
 	wg.Go(func() {
 		if err := metrics.FollowEvents(ctx, bus); err != nil && ctx.Err() == nil {
@@ -313,7 +321,7 @@ func (gw *gateway) compile(s *site.Site) (*schedule.Compiler, []booking.Booking)
 }
 
 // follow applies feed snapshots and rolls the plan horizon forward.
-func (gw *gateway) follow(ctx context.Context, snaps <-chan bookings.Snapshot) {
+func (gw *gateway) follow(ctx context.Context) {
 	roll := gw.clock.NewTimer(rollEvery)
 	defer roll.Stop()
 	for {
@@ -321,8 +329,13 @@ func (gw *gateway) follow(ctx context.Context, snaps <-chan bookings.Snapshot) {
 		select {
 		case <-ctx.Done():
 			return
-		case snap := <-snaps:
+		case ts := <-gw.snaps:
+			snap := ts.snap
 			gw.mu.Lock()
+			if gw.sources[snap.Source] != ts.run {
+				gw.mu.Unlock()
+				continue // from a source a reload stopped or replaced
+			}
 			gw.statuses[snap.Source] = snap.Status
 			if !snap.Changed {
 				gw.mu.Unlock()
@@ -334,7 +347,7 @@ func (gw *gateway) follow(ctx context.Context, snaps <-chan bookings.Snapshot) {
 		case <-roll.C():
 			roll.Reset(rollEvery)
 		}
-		for _, s := range gw.g.Sites {
+		for _, s := range gw.config().Sites {
 			if changed != nil && !usesAny(s, changed) {
 				continue
 			}
@@ -382,14 +395,25 @@ func (gw *gateway) ClearOverride(ctx context.Context, siteID, point, who string)
 	return gw.eng.ClearOverride(ctx, siteID, point, who)
 }
 
+// config returns the running configuration.
+func (gw *gateway) config() *config.Gateway {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	return gw.g
+}
+
 // Reload validates the config file again. A config that does not
 // validate is refused with its errors and the running one stays. A valid
 // one is applied in place: connections whose settings are unchanged keep
 // their links, subscriptions and pending writes; changed connections get
 // new drivers; points keep what the engine knows of them unless their
-// connection, address or encoding changed. Adding or removing sites, or
-// changing booking sources or the state directory, needs a restart.
+// connection, address or encoding changed. Sites are added and removed,
+// and booking sources added, removed or changed (the others keep
+// polling). Changing the state directory or the HTTP listener needs a
+// restart.
 func (gw *gateway) Reload(ctx context.Context) error {
+	gw.reloading.Lock() // a SIGHUP and a `bmsgw reload` at once: one after the other
+	defer gw.reloading.Unlock()
 	ng, err := config.Load(gw.cfgPath)
 	if err != nil {
 		return err
@@ -401,29 +425,35 @@ func (gw *gateway) Reload(ctx context.Context) error {
 		return fmt.Errorf("%w: the http listen address or certificate changed", errReloadChanges)
 	}
 
-	var why []string
-	if len(ng.Sites) != len(gw.g.Sites) {
-		why = append(why, "the list of sites changed")
+	if ng.StateDir != gw.g.StateDir {
+		return fmt.Errorf("%w: the state directory changed", errReloadChanges)
 	}
-	for _, ns := range ng.Sites {
-		if gw.g.Site(ns.ID) == nil {
-			why = append(why, "site "+ns.ID+" is new")
+	// New and changed booking sources are made (each reads its last good
+	// feed) before anything is applied: one that cannot be made refuses
+	// the reload.
+	old := gw.config()
+	var added []*sourceRun
+	var dropped []string
+	for _, s := range ng.Sources {
+		if prev := old.Source(s.ID); prev != nil && sameSource(prev, s) {
+			continue
+		}
+		run, err := gw.newSource(ng, s)
+		if err != nil {
+			return err
+		}
+		added = append(added, run)
+	}
+	gw.primeSources(ctx, added)
+	for _, s := range old.Sources {
+		if ns := ng.Source(s.ID); ns == nil {
+			dropped = append(dropped, s.ID)
 		}
 	}
-	if !reflect.DeepEqual(ng.Sources, gw.g.Sources) || ng.StateDir != gw.g.StateDir {
-		why = append(why, "booking sources or the state directory changed")
-	}
-	if len(why) > 0 {
-		return fmt.Errorf("%w: %s", errReloadChanges, strings.Join(why, "; "))
-	}
 	gw.mu.Lock()
-	old := gw.g
 	gw.g = ng
 	gw.mu.Unlock()
 	var rts []control.SiteRuntime
-	plans := map[string]control.Plan{}
-	compiled := map[string][]booking.Booking{}
-	compilers := map[string]*schedule.Compiler{}
 	for _, s := range ng.Sites {
 		rt, err := gw.runtime(s, old.Site(s.ID))
 		if err != nil {
@@ -433,8 +463,40 @@ func (gw *gateway) Reload(ctx context.Context) error {
 			return err
 		}
 		rts = append(rts, rt)
+	}
+	// From here on the new config is applied.
+	for _, id := range dropped {
+		gw.stopSource(id)
+	}
+	for _, run := range added {
+		gw.stopSource(run.id) // the one it replaces
+		gw.installSource(run)
+		gw.startSource(run)
+	}
+	plans := map[string]control.Plan{}
+	compiled := map[string][]booking.Booking{}
+	compilers := map[string]*schedule.Compiler{}
+	for _, s := range ng.Sites {
 		c, bs := gw.compile(s)
 		plans[s.ID], compilers[s.ID], compiled[s.ID] = c, c, bs
+	}
+	var addedSites, removedSites []string
+	for _, s := range ng.Sites {
+		if old.Site(s.ID) == nil {
+			addedSites = append(addedSites, s.ID)
+		}
+	}
+	for _, s := range old.Sites {
+		if ng.Site(s.ID) == nil {
+			removedSites = append(removedSites, s.ID)
+		}
+	}
+	if ng.Simulate != nil && ng.Simulate.Devices {
+		for _, id := range addedSites {
+			if err := gw.sims.StartSite(ng.Site(id)); err != nil {
+				gw.log.Error("simulator of a new site not started", "site", id, "err", err)
+			}
+		}
 	}
 	// The monitors hold the old sites' doors and areas: stop them (they
 	// save their occupancy state) and start them again on the new sites.
@@ -457,6 +519,15 @@ func (gw *gateway) Reload(ctx context.Context) error {
 			gw.log.Error("site monitor not restarted", "site", s.ID, "err", err)
 		}
 	}
+	gw.mu.Lock()
+	for _, id := range removedSites {
+		delete(gw.drivers, id)
+		delete(gw.plans, id)
+	}
+	gw.mu.Unlock()
+	for _, id := range removedSites {
+		gw.sims.CloseSite(id)
+	}
 	gw.kickAccess()
 	for _, d := range unused {
 		_ = d.Close()
@@ -464,8 +535,127 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	if err := gw.reloadTokens(ng); err != nil {
 		gw.log.Error("api tokens of the new config refused; the old ones stay", "err", err)
 	}
-	gw.log.Info("config reloaded", "config", ng.File, "drivers_replaced", len(unused))
+	gw.log.Info("config reloaded", "config", ng.File, "drivers_replaced", len(unused),
+		"sites_added", addedSites, "sites_removed", removedSites, "sources_started", len(added), "sources_stopped", len(dropped))
 	return nil
+}
+
+// sourceRun is a booking source the gateway runs.
+type sourceRun struct {
+	id     string
+	src    *bookings.Source
+	cancel context.CancelFunc // nil until started
+	done   chan struct{}
+}
+
+// sourceSnapshot is a feed snapshot from a source run: follow drops the
+// snapshots of runs a reload stopped.
+type sourceSnapshot struct {
+	run  *sourceRun
+	snap bookings.Snapshot
+}
+
+// newSource makes a booking source, which reads its last good feed from
+// the state directory.
+func (gw *gateway) newSource(g *config.Gateway, s *config.Source) (*sourceRun, error) {
+	src, err := bookings.New(sourceOptions(g, s, g.StateDir), gw.log.With("source", s.ID))
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.ID, err)
+	}
+	return &sourceRun{id: s.ID, src: src, done: make(chan struct{})}, nil
+}
+
+// primeTimeout bounds the first fetch of a feed that has no last good
+// copy, before the gateway plans with it.
+const primeTimeout = 10 * time.Second
+
+// primeSources fetches, in parallel, the feeds of the sources that have
+// no last good copy in the state directory (a new source, or the first
+// start): planning without them would write every space's vacant
+// values until the first poll, and its bookings' values a moment later.
+// A fetch that fails leaves the source empty; its polls go on.
+func (gw *gateway) primeSources(ctx context.Context, runs []*sourceRun) {
+	ctx, cancel := context.WithTimeout(ctx, primeTimeout)
+	defer cancel()
+	from, to := gw.horizon()
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		if !run.src.Cached(from, to).Status.FetchedAt.IsZero() {
+			continue
+		}
+		wg.Go(func() {
+			if _, err := run.src.Poll(ctx, from, to); err != nil {
+				gw.log.Warn("booking source not read; planning without it until it is", "source", run.id, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// installSource makes run the source of its id and plans from its last
+// good feed until it polls.
+func (gw *gateway) installSource(run *sourceRun) {
+	from, to := gw.horizon()
+	snap := run.src.Cached(from, to)
+	gw.mu.Lock()
+	gw.sources[run.id] = run
+	gw.bySource[run.id] = snap.Bookings
+	gw.statuses[run.id] = snap.Status
+	gw.mu.Unlock()
+}
+
+// startSource polls the source until the daemon stops or stopSource.
+func (gw *gateway) startSource(run *sourceRun) {
+	ctx, cancel := context.WithCancel(gw.runCtx)
+	run.cancel = cancel
+	out := make(chan bookings.Snapshot, 1)
+	gw.wg.Go(func() {
+		defer close(run.done)
+		fwd := make(chan struct{})
+		go func() { // owned: the run waits for it below
+			defer close(fwd)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case snap := <-out:
+					select {
+					case gw.snaps <- sourceSnapshot{run, snap}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+		_ = run.src.Run(ctx, func(time.Time) (time.Time, time.Time) { return gw.horizon() }, out)
+		cancel()
+		<-fwd
+	})
+}
+
+// stopSource stops the source of an id, if one runs, and forgets its
+// bookings.
+func (gw *gateway) stopSource(id string) {
+	gw.mu.Lock()
+	run := gw.sources[id]
+	delete(gw.sources, id)
+	delete(gw.bySource, id)
+	delete(gw.statuses, id)
+	gw.mu.Unlock()
+	if run != nil && run.cancel != nil {
+		run.cancel()
+		<-run.done
+	}
+}
+
+// sameSource reports whether two configs of a source poll the same feed
+// the same way (time zones compared by name).
+func sameSource(a, b *config.Source) bool {
+	ac, bc := *a, *b
+	if ac.TimeZone != nil && bc.TimeZone != nil {
+		ac.TimeZone, bc.TimeZone = &config.TimeZone{Name: ac.TimeZone.Name}, &config.TimeZone{Name: bc.TimeZone.Name}
+	}
+	return reflect.DeepEqual(ac, bc)
 }
 
 // errReloadChanges is returned when a valid new config changes what only

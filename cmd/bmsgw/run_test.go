@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +185,15 @@ func TestRunPlaysTheEveningOnTime(t *testing.T) {
 
 // vacant puts the simulated controller in the vacant state, as a
 // controller that has been running on its own would be.
+// status asks the running gateway for its status.
+func (e *e2e) status() control.Status {
+	c, err := localapi.Dial(e.g.StateDir)
+	require.NoError(e.t, err)
+	st, err := c.Status(context.Background())
+	require.NoError(e.t, err)
+	return st
+}
+
 func (e *e2e) vacant() {
 	s := e.g.Sites[0]
 	require.NoError(e.t, e.sim.SetPoint(s.Points["gym_mode"], 1))
@@ -381,14 +392,95 @@ func TestRunReload(t *testing.T) {
 		return err == nil && v == 2
 	})
 
-	// Sites cannot be added in place: refused, the running config stays.
+	// An HTTP listener cannot be opened in place: refused, the running
+	// config stays.
 	cfgText, err := os.ReadFile(e.cfg)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "site2.yaml"), []byte(strings.Replace(more, "id: e2e", "id: e2e-two", 1)), 0o644))
-	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(cfgText), "sites: [site.yaml]", "sites: [site.yaml, site2.yaml]", 1)), 0o644))
+	require.NoError(t, os.WriteFile(e.cfg, append(cfgText, "http:\n  listen: 127.0.0.1:0\n  tokens:\n    - {name: energy-office, role: viewer, token_sha256: "+strings.Repeat("ab", 32)+"}\n"...), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "needs a restart")
+	require.Contains(t, errOut, "http listen address")
+}
+
+// TestRunReloadSitesAndSources: a reload adds a site (a new school) and
+// its booking source, changes the feed of a running source and removes
+// the site again, without a restart and without disturbing the others.
+func TestRunReloadSitesAndSources(t *testing.T) {
+	e := newE2E(t)
+	e.speed = 30 // 17:00 to 18:00 (the booked hall's comfort) in two minutes
+	e.vacant()
+	clock, stop := e.run(cet("17:00"))
+	defer stop()
+	baseCfg, err := os.ReadFile(e.cfg)
+	require.NoError(t, err)
+
+	// The feed moves to another file whose booking starts at 17:30: with
+	// an hour's lead the hall is wanted in comfort at once.
+	early := strings.Replace(e2eFeed, "DTSTART:20261126T180000Z", "DTSTART:20261126T163000Z", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "feed-b.ics"), []byte(early), 0o644))
+	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1)), 0o644))
+	code, _, errOut := bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(5*time.Second, "comfort from the changed feed", func() bool { return e.value("gym_mode") == 2 })
+	require.True(t, clock.Now().Before(cet("18:00")), "written because of the new feed, not the old one")
+
+	// A second school joins with its own controller and booking source.
+	sim2, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, sim2.Start())
+	defer sim2.Close()
+	site2 := strings.Replace(strings.Replace(strings.Replace(e2eSite, "URL", sim2.URL(), 1), "id: e2e,", "id: e2e-two,", 1), "source: feed}", "source: feed2}", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "site2.yaml"), []byte(site2), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "feed2.ics"), []byte(early), 0o644))
+	probe := filepath.Join(e.dir, "probe.yaml")
+	require.NoError(t, os.WriteFile(probe, []byte("state_dir: probe\nsites: [site2.yaml]\nsources:\n  - id: feed2\n    ical: {file: feed2.ics}\n"), 0o644))
+	cfg2, err := config.Load(probe)
+	require.NoError(t, err)
+	s2 := cfg2.Sites[0]
+	// Its setpoint already holds the comfort value: the new site's
+	// points are read first, so only what differs is written.
+	require.NoError(t, sim2.SetPoint(s2.Points["gym_mode"], 1))
+	require.NoError(t, sim2.SetPoint(s2.Points["gym_setpoint"], 20))
+	withSite2 := strings.Replace(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1), "sites: [site.yaml]", "sites: [site.yaml, site2.yaml]", 1) +
+		"  - id: feed2\n    ical: {file: feed2.ics}\n"
+	require.NoError(t, os.WriteFile(e.cfg, []byte(withSite2), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(5*time.Second, "the new site in comfort", func() bool {
+		v, err := sim2.PointValue(s2.Points["gym_mode"])
+		return err == nil && v == 2
+	})
+	e.eventually(5*time.Second, "the new site's write journalled", func() bool {
+		for _, w := range e.writes() {
+			if w.Write.Site == "e2e-two" && w.Write.Point == "gym_mode" && w.Write.Err == "" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, w := range e.writes() {
+		require.False(t, w.Write.Site == "e2e-two" && w.Write.Point == "gym_setpoint", "the setpoint already held its value: %+v", w.Write)
+	}
+	st := e.status()
+	require.True(t, slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == "e2e-two" && p.Point == "gym_mode" && p.InSync }))
+	require.Equal(t, 2.0, e.value("gym_mode"), "the first site is left as it was")
+
+	// The school leaves again: its points and device are no longer run.
+	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1)), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	st = e.status()
+	require.False(t, slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == "e2e-two" }), "no point of the removed site")
+	require.False(t, slices.ContainsFunc(st.Devices, func(d control.DeviceStatus) bool { return d.Site == "e2e-two" }), "no device of the removed site")
+	require.NoError(t, sim2.SetPoint(s2.Points["gym_mode"], 1))
+	require.NoError(t, sim2.Set(1, site.HoldingRegister, 9, 0)) // the heartbeat register
+	time.Sleep(500 * time.Millisecond)                          // 15 gateway minutes: polls, resyncs
+	v, err := sim2.PointValue(s2.Points["gym_mode"])
+	require.NoError(t, err)
+	require.Equal(t, 1.0, v, "nothing written to the removed site")
+	require.True(t, clock.Now().Before(cet("18:00")))
+	require.Equal(t, 2.0, e.value("gym_mode"), "the first site is left as it was")
 }
 
 // TestRunDryRun: everything runs and is journalled, nothing is written.
@@ -504,4 +596,65 @@ func TestRunHeartbeat(t *testing.T) {
 	for _, w := range e.writes() {
 		require.NotEqual(t, "watchdog", w.Write.Point, "heartbeats are not journalled as writes")
 	}
+}
+
+// TestRunReloadSimulatedSite: in a demo (simulate: devices), a site added
+// by a reload gets its simulator, and a removed site's simulator stops.
+func TestRunReloadSimulatedSite(t *testing.T) {
+	dir := t.TempDir()
+	mapping := `
+site: {id: ID, time_zone: Europe/Copenhagen}
+connections:
+  - id: plc
+    modbus: {url: "tcp://ADDR", poll_interval: 200ms, timeout: 300ms}
+points:
+  - {id: setpoint, connection: plc, modbus: {table: holding_register, address: 1}, type: int16, scale: 0.1, access: write, min: 14, max: 24}
+spaces:
+  - id: hall
+    resources: [hall]
+    points:
+      - {point: setpoint, occupied: 20, vacant: 16}
+`
+	addr2 := freePort(t)
+	for _, f := range []struct{ file, id, addr string }{{"site.yaml", "one", freePort(t)}, {"site2.yaml", "two", addr2}} {
+		m := strings.NewReplacer("ID", f.id, "ADDR", f.addr).Replace(mapping)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f.file), []byte(m), 0o644))
+	}
+	cfg := filepath.Join(dir, "gateway.yaml")
+	base := "state_dir: state\nsites: [site.yaml]\nsimulate: {devices: true}\n"
+	require.NoError(t, os.WriteFile(cfg, []byte(base), 0o644))
+	g, err := config.Load(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runGateway(ctx, g, runFlags{cfg: cfg}, control.RealClock{}, slog.New(slog.DiscardHandler))
+	}()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	inSync := func(siteID string) bool {
+		c, err := localapi.Dial(g.StateDir)
+		if err != nil {
+			return false
+		}
+		st, err := c.Status(ctx)
+		return err == nil && slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == siteID && p.InSync })
+	}
+	require.Eventually(t, func() bool { return inSync("one") }, 20*time.Second, 20*time.Millisecond, "the first site's simulated device written")
+
+	require.NoError(t, os.WriteFile(cfg, []byte(strings.Replace(base, "[site.yaml]", "[site.yaml, site2.yaml]", 1)), 0o644))
+	code, _, errOut := bmsgw(t, "reload", "-c", cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool { return inSync("two") }, 20*time.Second, 20*time.Millisecond, "the new site's simulator started and written")
+
+	require.NoError(t, os.WriteFile(cfg, []byte(base), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool {
+		conn, err := net.DialTimeout("tcp", addr2, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	}, 10*time.Second, 20*time.Millisecond, "the removed site's simulator stopped")
+	require.True(t, inSync("one"))
 }
