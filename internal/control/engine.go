@@ -308,8 +308,13 @@ type pointState struct {
 	primed bool
 }
 
+// job is one write decided on the Run goroutine. The writer reads only
+// what the job carries: the point state is the Run goroutine's, and a
+// reload may swap its point while the write runs.
 type job struct {
 	ps      *pointState
+	point   *site.Point
+	siteID  string
 	value   float64
 	old     float64 // what the device held, if hadOld
 	hadOld  bool
@@ -939,7 +944,7 @@ func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, 
 		reason = "enforce after external change; " + reason
 	}
 	ps.pending = true
-	return job{ps: ps, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts + 1}, true
+	return job{ps: ps, point: ps.point, siteID: ps.site.rt.Site.ID, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts + 1}, true
 }
 
 // writer performs the writes of one driver in order, reads them back,
@@ -975,14 +980,14 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 		if !e.cfg.DryRun {
 			ws := make([]Write, len(jobs))
 			for i, j := range jobs {
-				ws[i] = Write{Point: j.ps.point, Value: j.value}
+				ws[i] = Write{Point: j.point, Value: j.value}
 			}
 			errs = d.Write(ctx, ws)
 			okPts := make([]*site.Point, 0, len(jobs))
 			okIdx := make([]int, 0, len(jobs))
 			for i := range jobs {
 				if errs[i] == nil {
-					okPts = append(okPts, jobs[i].ps.point)
+					okPts = append(okPts, jobs[i].point)
 					okIdx = append(okIdx, i)
 				}
 			}
@@ -998,7 +1003,7 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 				switch r := *rb[i]; {
 				case r.Err != nil:
 					errs[i] = fmt.Errorf("read back: %w", r.Err)
-				case !same(j.ps.point, r.Value, j.value):
+				case !same(j.point, r.Value, j.value):
 					errs[i] = fmt.Errorf("read back %g after writing %g", r.Value, j.value)
 				}
 			}
@@ -1025,7 +1030,7 @@ func (e *Engine) journalWrites(ctx context.Context, jobs []job, errs []error) {
 			old = &j.old
 		}
 		recs[i] = WriteRecord{
-			Time: now, Site: j.ps.site.rt.Site.ID, Point: j.ps.point.ID, Old: old, New: j.value,
+			Time: now, Site: j.siteID, Point: j.point.ID, Old: old, New: j.value,
 			Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
 		}
 		if errs[i] != nil {
