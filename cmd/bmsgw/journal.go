@@ -32,20 +32,16 @@ const journalCloseTimeout = 10 * time.Second
 // openJournal opens the journal of g's state directory read-write for
 // bmsgw run and returns it as the engine's control.Journal, with the
 // function that drains and closes it (call it after the engine stopped).
-func openJournal(ctx context.Context, g *config.Gateway, logger *slog.Logger) (control.Journal, *journal.Journal, func(), error) {
+// openJournal opens the gateway's journal. The engine's records name
+// values by the labels of the config current returns (the running one,
+// which a reload replaces).
+func openJournal(ctx context.Context, g *config.Gateway, current func() *config.Gateway, logger *slog.Logger) (control.Journal, *journal.Journal, func(), error) {
 	db, err := store.Open(ctx, journalFile(g))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opts := journal.Options{Logger: logger, Retention: g.Retention}
-	for _, s := range g.Sites {
-		if s.KeepCardHolder {
-			// Card numbers are kept only for the sites that say so (the
-			// event bus drops the others'), and erased after their own
-			// retention.
-			opts.KeepPersonal, opts.PersonalRetention = true, g.CardHolderRetention
-		}
-	}
+	opts := journalOptions(g)
+	opts.Logger = logger
 	j, err := journal.Open(ctx, db, opts)
 	if err != nil {
 		_ = db.Close()
@@ -63,21 +59,35 @@ func openJournal(ctx context.Context, g *config.Gateway, logger *slog.Logger) (c
 			logger.Error("journal close failed", "err", err)
 		}
 	}
-	return engineJournal{j: j, g: g}, j, closeJournal, nil
+	return engineJournal{j: j, g: current}, j, closeJournal, nil
+}
+
+// journalOptions are the journal's retention settings from the config.
+func journalOptions(g *config.Gateway) journal.Options {
+	opts := journal.Options{Retention: g.Retention}
+	for _, s := range g.Sites {
+		if s.KeepCardHolder {
+			// Card numbers are kept only for the sites that say so (the
+			// event bus drops the others'), and erased after their own
+			// retention.
+			opts.KeepPersonal, opts.PersonalRetention = true, g.CardHolderRetention
+		}
+	}
+	return opts
 }
 
 // engineJournal records the control engine's records in the journal,
 // naming values by the labels of the points in the config.
 type engineJournal struct {
 	j *journal.Journal
-	g *config.Gateway
+	g func() *config.Gateway
 }
 
 var _ control.Journal = engineJournal{}
 
 // value labels v as the point's labels name it.
 func (e engineJournal) value(siteID, pointID string, v float64) site.Value {
-	if s := e.g.Site(siteID); s != nil {
+	if s := e.g().Site(siteID); s != nil {
 		if p := s.Points[pointID]; p != nil {
 			return site.Value{Num: v, Label: p.Label(v)}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/site"
@@ -233,7 +234,7 @@ func TestJournalForEngine(t *testing.T) {
 	g, ok := loadConfig(cfg, os.Stderr)
 	require.True(t, ok)
 	ctx := t.Context()
-	jr, _, closeJournal, err := openJournal(ctx, g, slog.New(slog.DiscardHandler))
+	jr, _, closeJournal, err := openJournal(ctx, g, func() *config.Gateway { return g }, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	at := time.Now().Add(-time.Minute).UTC()
 	old := 1.0

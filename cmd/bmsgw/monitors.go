@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/bmsgw/bmsgw/internal/access"
 	"github.com/bmsgw/bmsgw/internal/booking"
+	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/schedule"
@@ -160,11 +162,17 @@ const accessRetry = time.Minute
 // push that failed.
 func (gw *gateway) accessLoop(ctx context.Context) {
 	outputs := map[string]access.Output{}
+	built := map[string]config.ResolvedAccessOutput{} // the config each output was made from
+	closeOutput := func(id string) {
+		if h, ok := outputs[id].(*access.HTTP); ok {
+			_ = h.Close()
+		}
+		delete(outputs, id)
+		delete(built, id)
+	}
 	defer func() {
-		for _, o := range outputs {
-			if h, ok := o.(*access.HTTP); ok {
-				_ = h.Close()
-			}
+		for id := range outputs {
+			closeOutput(id)
 		}
 	}()
 	retry := gw.clock.NewTimer(time.Hour)
@@ -181,6 +189,14 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 		g := gw.g
 		gw.mu.Unlock()
 		failed := false
+		// A reload may have changed or removed outputs: they are made
+		// again from the new config (an HTTP output keeps its references
+		// in the state directory) or closed.
+		for id, was := range built {
+			if o := g.AccessOutput(id); o == nil || !reflect.DeepEqual(*o, was) {
+				closeOutput(id)
+			}
+		}
 		for _, o := range g.AccessOutputs {
 			var sites []*site.Site
 			for _, s := range g.Sites {
@@ -194,12 +210,12 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 			out := outputs[o.ID]
 			if out == nil {
 				var err error
-				if out, err = gw.newAccessOutput(o.ID); err != nil {
+				if out, err = gw.newAccessOutput(g, o); err != nil {
 					gw.log.Error("access output not started", "output", o.ID, "err", err)
 					failed = true
 					continue
 				}
-				outputs[o.ID] = out
+				outputs[o.ID], built[o.ID] = out, *o
 			}
 			var grants []access.Grant
 			doorSite := map[string]string{}
@@ -253,11 +269,8 @@ func (gw *gateway) accessLoop(ctx context.Context) {
 }
 
 // newAccessOutput builds an output from the config.
-func (gw *gateway) newAccessOutput(id string) (access.Output, error) {
-	o := gw.config().AccessOutput(id)
-	if o == nil {
-		return nil, fmt.Errorf("no access output %q", id)
-	}
+func (gw *gateway) newAccessOutput(g *config.Gateway, o *config.ResolvedAccessOutput) (access.Output, error) {
+	id := o.ID
 	log := gw.log.With("output", id)
 	if o.URL != "" {
 		headers := map[string]string{}
@@ -265,7 +278,7 @@ func (gw *gateway) newAccessOutput(id string) (access.Output, error) {
 			headers[k] = v.Value()
 		}
 		return access.NewHTTP(access.HTTPOptions{ID: id, URL: o.URL, Headers: headers, Timeout: o.Timeout,
-			MaxPerGroupDoor: o.MaxPerGroupDoor, StateDir: gw.config().StateDir, Now: gw.clock.Now}, log)
+			MaxPerGroupDoor: o.MaxPerGroupDoor, StateDir: g.StateDir, Now: gw.clock.Now}, log)
 	}
 	return access.NewFile(access.FileOptions{ID: id, Path: o.Path, Format: access.Format(o.Format), Now: gw.clock.Now}, log)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/sitemon"
+	"github.com/bmsgw/bmsgw/internal/uaserver"
 )
 
 // Plan horizon of the running gateway: compiled from a day back (so a
@@ -112,11 +113,13 @@ type gateway struct {
 	drivers map[string]map[string]control.Driver
 	all     []control.Driver
 
-	runCtx     context.Context               // the daemon's, for monitors started by a reload
-	wg         *sync.WaitGroup               // the daemon's goroutines, for sources started by a reload
-	snaps      chan sourceSnapshot           // feed snapshots for follow
-	sources    map[string]*sourceRun         // the running booking sources by id, under mu
-	sims       *simulators                   // the demo's simulators
+	runCtx     context.Context       // the daemon's, for monitors started by a reload
+	wg         *sync.WaitGroup       // the daemon's goroutines, for sources started by a reload
+	snaps      chan sourceSnapshot   // feed snapshots for follow
+	sources    map[string]*sourceRun // the running booking sources by id, under mu
+	sims       *simulators           // the demo's simulators
+	uaMu       sync.Mutex
+	ua         *uaRun                        // the OPC UA server, nil for none
 	plans      map[string]*schedule.Compiler // the latest compiled plan of each site, under mu
 	bus        *events.Bus
 	metrics    *httpapi.Metrics
@@ -131,7 +134,7 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{}, statuses: map[string]bookings.Status{},
 		monitors: map[string]*monitorRun{}, accessKick: make(chan struct{}, 1), plans: map[string]*schedule.Compiler{}}
 
-	jr, j, closeJournal, err := openJournal(ctx, g, logger)
+	jr, j, closeJournal, err := openJournal(ctx, g, gw.config, logger)
 	if err != nil {
 		return err
 	}
@@ -236,9 +239,20 @@ func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock contro
 			logger.Warn("event metrics stopped", "err", err)
 		}
 	})
-	if err := gw.startOPCUAServer(ctx, &wg); err != nil {
+	ua, err := gw.startOPCUAServer(ctx, g.OPCUAServer)
+	if err != nil {
 		return err
 	}
+	gw.uaMu.Lock()
+	gw.ua = ua
+	gw.uaMu.Unlock()
+	defer func() { // before wg.Wait: deferred calls run last-in first-out
+		gw.uaMu.Lock()
+		defer gw.uaMu.Unlock()
+		if gw.ua != nil {
+			gw.ua.stop()
+		}
+	}()
 	httpBackend, err := gw.startHTTP(ctx, &wg)
 	if err != nil {
 		return err
@@ -425,8 +439,23 @@ func (gw *gateway) Reload(ctx context.Context) error {
 		return fmt.Errorf("%w: the http listen address or certificate changed", errReloadChanges)
 	}
 
+	var why []string
 	if ng.StateDir != gw.g.StateDir {
-		return fmt.Errorf("%w: the state directory changed", errReloadChanges)
+		why = append(why, "the state directory changed")
+	}
+	if jn, jo := journalOptions(ng), journalOptions(gw.g); jn.Retention != jo.Retention || jn.KeepPersonal != jo.KeepPersonal || jn.PersonalRetention != jo.PersonalRetention {
+		why = append(why, "the journal's retention or the keeping of card holders changed")
+	}
+	if !sameSimulate(ng.Simulate, gw.g.Simulate) {
+		why = append(why, "the simulate: section changed")
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%w: %s", errReloadChanges, strings.Join(why, "; "))
+	}
+	if o := ng.OPCUAServer; o != nil {
+		if _, err := uaserver.New(uaOptions(o)); err != nil {
+			return fmt.Errorf("opcua_server: %w", err)
+		}
 	}
 	// New and changed booking sources are made (each reads its last good
 	// feed) before anything is applied: one that cannot be made refuses
@@ -527,6 +556,9 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	gw.mu.Unlock()
 	for _, id := range removedSites {
 		gw.sims.CloseSite(id)
+	}
+	if err := gw.reloadOPCUAServer(ng.OPCUAServer); err != nil {
+		gw.log.Error("opc ua server not restarted with the new settings", "err", err)
 	}
 	gw.kickAccess()
 	for _, d := range unused {
@@ -646,6 +678,12 @@ func (gw *gateway) stopSource(id string) {
 		run.cancel()
 		<-run.done
 	}
+}
+
+// sameSimulate reports whether two simulate: sections start the same
+// simulators (a site's own device simulators follow the site).
+func sameSimulate(a, b *config.Simulate) bool {
+	return reflect.DeepEqual(a, b)
 }
 
 // sameSource reports whether two configs of a source poll the same feed

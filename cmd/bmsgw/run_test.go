@@ -658,3 +658,49 @@ spaces:
 	}, 10*time.Second, 20*time.Millisecond, "the removed site's simulator stopped")
 	require.True(t, inSync("one"))
 }
+
+// TestRunReloadAccessOutput: a reload that moves an access output (here
+// a file export to another path) makes the output again from the new
+// config; the grants appear at the new place without a restart.
+func TestRunReloadAccessOutput(t *testing.T) {
+	dir := t.TempDir()
+	mapping, err := os.ReadFile(filepath.Join(repoRoot, "mappings", "valby-skole.yaml"))
+	require.NoError(t, err)
+	// No controller answers: the access rights follow the bookings alone.
+	m := strings.NewReplacer("127.0.0.1:48400", freePort(t), "127.0.0.1:15020", freePort(t),
+		"127.0.0.1:15021", freePort(t), "127.0.0.1:15022", freePort(t)).Replace(string(mapping))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "valby-skole.yaml"), []byte(m), 0o644))
+	cfg := strings.NewReplacer("ROOT", repoRoot, "DIR", dir).Replace(`
+state_dir: DIR/state
+templates: [ROOT/mappings/templates/*.yaml]
+sites: [DIR/valby-skole.yaml]
+sources:
+  - id: leisure
+    ical: {file: ROOT/testdata/feeds/leisure-season.ics}
+  - id: timetable
+    csv: {file: ROOT/testdata/feeds/school-timetable.csv}
+access_outputs:
+  - {id: acs, file: {path: DIR/acs.csv}}
+  - {id: acs-export, file: {path: DIR/grants.csv}}
+`)
+	path := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+	g, err := config.Load(path)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	clock := control.NewScaledClock(cet("12:00"), 1)
+	go func() { done <- runGateway(ctx, g, runFlags{cfg: path}, clock, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	grants := func(file string) func() bool {
+		return func() bool {
+			b, err := os.ReadFile(filepath.Join(dir, file))
+			return err == nil && strings.Count(string(b), "\n") > 1
+		}
+	}
+	require.Eventually(t, grants("grants.csv"), 20*time.Second, 20*time.Millisecond, "the evening's grants exported")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(cfg, "grants.csv", "grants-moved.csv", 1)), 0o644))
+	code, _, errOut := bmsgw(t, "reload", "-c", path)
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, grants("grants-moved.csv"), 20*time.Second, 20*time.Millisecond, "the grants exported at the new path")
+}

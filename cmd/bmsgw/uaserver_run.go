@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"time"
 
@@ -26,18 +27,33 @@ func uaOptions(o *config.OPCUAServer) uaserver.Options {
 	return uaserver.Options{Endpoint: o.Endpoint, AllowInsecureNetwork: o.AllowInsecureNetwork, Writable: o.Writable, AllowedPeers: o.AllowedPeers}
 }
 
-// startOPCUAServer starts the supervised server when the config has one.
-func (gw *gateway) startOPCUAServer(ctx context.Context, wg *sync.WaitGroup) error {
-	o := gw.g.OPCUAServer
+// uaRun is the running OPC UA server: its supervisor and the goroutines
+// that feed it, stopped together.
+type uaRun struct {
+	cfg    config.OPCUAServer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (r *uaRun) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// startOPCUAServer starts the supervised server of o (nil: none).
+func (gw *gateway) startOPCUAServer(ctx context.Context, o *config.OPCUAServer) (*uaRun, error) {
 	if o == nil {
-		return nil
+		return nil, nil
 	}
 	opts := uaOptions(o)
 	opts.Logger = gw.log
 	sup, err := uaserver.New(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	run := &uaRun{cfg: *o}
+	ctx, run.cancel = context.WithCancel(ctx)
+	wg := &run.wg
 	wg.Go(func() {
 		if err := sup.Run(ctx); err != nil && ctx.Err() == nil {
 			gw.log.Error("opc ua server stopped", "err", err)
@@ -87,6 +103,29 @@ func (gw *gateway) startOPCUAServer(ctx context.Context, wg *sync.WaitGroup) err
 		}
 	})
 	gw.log.Info("opc ua server supervised", "endpoint", o.Endpoint, "writable", len(o.Writable))
+	return run, nil
+}
+
+// reloadOPCUAServer restarts the OPC UA server when a reload changed its
+// settings (endpoint, writable nodes, peers, override time): the child
+// is stopped, so the endpoint is free, and started again. Clients
+// reconnect as after any restart of the server; node ids stay the same.
+func (gw *gateway) reloadOPCUAServer(o *config.OPCUAServer) error {
+	gw.uaMu.Lock()
+	defer gw.uaMu.Unlock()
+	old := gw.ua
+	if old == nil && o == nil || old != nil && o != nil && reflect.DeepEqual(old.cfg, *o) {
+		return nil
+	}
+	if old != nil {
+		old.stop()
+		gw.ua = nil
+	}
+	run, err := gw.startOPCUAServer(gw.runCtx, o)
+	if err != nil {
+		return err
+	}
+	gw.ua = run
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +55,10 @@ func TestRunOPCUAServer(t *testing.T) {
 		c = cl
 		return true
 	})
-	defer c.Close(ctx)
+	// Closed before the server restarts below: gopcua's reconnect
+	// goroutine races with Close.
+	closeClient := sync.OnceFunc(func() { _ = c.Close(ctx) })
+	defer closeClient()
 	node := func(s string) *ua.NodeID { return ua.MustParseNodeID("ns=1;s=e2e/gym/" + s) }
 	read := func(s string) *ua.DataValue {
 		res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: node(s), AttributeID: ua.AttributeIDValue}}})
@@ -123,4 +127,27 @@ func TestRunOPCUAServer(t *testing.T) {
 		}
 	}
 	require.Equal(t, ua.StatusOK, release(), "releasing what is not there")
+
+	// A reload that makes the hall's mode writable too restarts the
+	// server with the new list; a head-end reconnects and may write it.
+	closeClient()
+	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(cfg, "writable: [e2e/gym_setpoint]", "writable: [e2e/gym_setpoint, e2e/gym_mode]", 1)), 0o644))
+	code, _, errOut := bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(45*time.Second, "the mode's override taken after the reload", func() bool {
+		cl, err := opcua.NewClient("opc.tcp://"+addr, opcua.SecurityMode(ua.MessageSecurityModeNone))
+		if err != nil {
+			return false
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := cl.Connect(cctx); err != nil {
+			return false
+		}
+		defer cl.Close(ctx)
+		res, err := cl.Write(cctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node("gym_mode/Override"), AttributeID: ua.AttributeIDValue,
+			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(1.0)}}}})
+		return err == nil && res.Results[0] == ua.StatusOK
+	})
+	e.eventually(5*time.Second, "the mode's override written", func() bool { return e.value("gym_mode") == 1 })
 }
