@@ -17,15 +17,13 @@ import (
 	"github.com/bmsgw/bmsgw/internal/site"
 )
 
-// energyConfig is the season config of the reference site with a state
-// directory of the test's own.
-func energyConfig(t *testing.T) (cfg, state string) {
-	dir := t.TempDir()
-	state = filepath.Join(dir, "state")
-	cfg = filepath.Join(dir, "gateway.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(strings.NewReplacer("ROOT", repoRoot, "STATE", state).Replace(`state_dir: STATE
+// seasonYAML is the season config of the reference site: the mapping
+// in siteFile, the season's feeds from testdata, the state directory
+// state and the access exports in it.
+func seasonYAML(siteFile, state string) string {
+	return strings.NewReplacer("ROOT", repoRoot, "SITE", siteFile, "STATE", state).Replace(`state_dir: STATE
 templates: [ROOT/mappings/templates/*.yaml]
-sites: [ROOT/mappings/valby-skole.yaml]
+sites: [SITE]
 sources:
   - id: leisure
     ical: {file: ROOT/testdata/feeds/leisure-season.ics}
@@ -34,7 +32,16 @@ sources:
 access_outputs:
   - {id: acs, file: {path: STATE/acs.csv}}
   - {id: acs-export, file: {path: STATE/grants.csv}}
-`)), 0o644))
+`)
+}
+
+// energyConfig is the season config of the reference site with a state
+// directory of the test's own.
+func energyConfig(t *testing.T) (cfg, state string) {
+	dir := t.TempDir()
+	state = filepath.Join(dir, "state")
+	cfg = filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(seasonYAML(filepath.Join(repoRoot, "mappings", "valby-skole.yaml"), state)), 0o644))
 	return cfg, state
 }
 

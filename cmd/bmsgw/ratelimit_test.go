@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,25 +37,9 @@ points:
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(mapping), 0o644))
 	cfg := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: state\nsites: [site.yaml]\nsimulate: {devices: true}\n"), 0o644))
-	g, err := config.Load(cfg)
-	require.NoError(t, err)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runGateway(ctx, g, runFlags{cfg: cfg}, control.RealClock{}, slog.New(slog.DiscardHandler))
-	}()
-	var c *localapi.Client
+	g, c, stop := startGateway(t, cfg, control.RealClock{})
+	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		require.True(t, time.Now().Before(deadline), "gateway did not come up")
-		if c, err = localapi.Dial(g.StateDir); err == nil {
-			if _, err = c.Status(ctx); err == nil {
-				break
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	until := time.Now().Add(time.Hour)
 	for i, p := range []string{"a", "b", "a", "b"} {
 		require.NoError(t, c.SetOverride(ctx, control.Override{Site: "rate", Point: p, Value: float64(12 + i), Until: until, Who: "t", Why: "rate"}))
@@ -72,8 +57,7 @@ points:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	require.NoError(t, <-done)
+	stop()
 	require.GreaterOrEqual(t, len(es), 3)
 	// The writes of one request share its time: when both overrides are
 	// in before the first read of the server is (the connect can take
@@ -90,4 +74,34 @@ points:
 		gap := requests[i].Sub(requests[i-1])
 		require.GreaterOrEqual(t, gap, 450*time.Millisecond, "write request %d came %s after the previous one; write_rate 2 allows one per 500 ms", i, gap)
 	}
+}
+
+// startGateway runs the gateway of the config file on clock until the
+// returned stop, and returns the config and a client of its local API
+// once that answers.
+func startGateway(t *testing.T, cfg string, clock control.Clock) (*config.Gateway, *localapi.Client, func()) {
+	t.Helper()
+	g, err := config.Load(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runGateway(ctx, g, runFlags{cfg: cfg}, clock, slog.New(slog.DiscardHandler)) }()
+	var c *localapi.Client
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("gateway did not come up: %v", err)
+		}
+		if c, err = localapi.Dial(g.StateDir); err == nil {
+			if _, err = c.Status(ctx); err == nil {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g, c, sync.OnceFunc(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
 }

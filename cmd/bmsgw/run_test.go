@@ -623,20 +623,10 @@ spaces:
 	cfg := filepath.Join(dir, "gateway.yaml")
 	base := "state_dir: state\nsites: [site.yaml]\nsimulate: {devices: true}\n"
 	require.NoError(t, os.WriteFile(cfg, []byte(base), 0o644))
-	g, err := config.Load(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runGateway(ctx, g, runFlags{cfg: cfg}, control.RealClock{}, slog.New(slog.DiscardHandler))
-	}()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	_, api, stop := startGateway(t, cfg, control.RealClock{})
+	defer stop()
 	inSync := func(siteID string) bool {
-		c, err := localapi.Dial(g.StateDir)
-		if err != nil {
-			return false
-		}
-		st, err := c.Status(ctx)
+		st, err := api.Status(context.Background())
 		return err == nil && slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == siteID && p.InSync })
 	}
 	require.Eventually(t, func() bool { return inSync("one") }, 20*time.Second, 20*time.Millisecond, "the first site's simulated device written")
@@ -670,31 +660,15 @@ func TestRunReloadAccessOutput(t *testing.T) {
 	m := strings.NewReplacer("127.0.0.1:48400", freePort(t), "127.0.0.1:15020", freePort(t),
 		"127.0.0.1:15021", freePort(t), "127.0.0.1:15022", freePort(t)).Replace(string(mapping))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "valby-skole.yaml"), []byte(m), 0o644))
-	cfg := strings.NewReplacer("ROOT", repoRoot, "DIR", dir).Replace(`
-state_dir: DIR/state
-templates: [ROOT/mappings/templates/*.yaml]
-sites: [DIR/valby-skole.yaml]
-sources:
-  - id: leisure
-    ical: {file: ROOT/testdata/feeds/leisure-season.ics}
-  - id: timetable
-    csv: {file: ROOT/testdata/feeds/school-timetable.csv}
-access_outputs:
-  - {id: acs, file: {path: DIR/acs.csv}}
-  - {id: acs-export, file: {path: DIR/grants.csv}}
-`)
+	state := filepath.Join(dir, "state")
+	cfg := seasonYAML(filepath.Join(dir, "valby-skole.yaml"), state)
 	path := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-	g, err := config.Load(path)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	clock := control.NewScaledClock(cet("12:00"), 1)
-	go func() { done <- runGateway(ctx, g, runFlags{cfg: path}, clock, slog.New(slog.DiscardHandler)) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	_, _, stop := startGateway(t, path, control.NewScaledClock(cet("12:00"), 1))
+	defer stop()
 	grants := func(file string) func() bool {
 		return func() bool {
-			b, err := os.ReadFile(filepath.Join(dir, file))
+			b, err := os.ReadFile(filepath.Join(state, file))
 			return err == nil && strings.Count(string(b), "\n") > 1
 		}
 	}

@@ -41,20 +41,20 @@ func TestRunOPCUAServer(t *testing.T) {
 	e.eventually(5*time.Second, "20 °C for the booking", func() bool { return e.value("gym_setpoint") == 20 })
 
 	ctx := context.Background()
-	var c *opcua.Client
-	e.eventually(45*time.Second, "the OPC UA server answers", func() bool {
+	dial := func() *opcua.Client { // nil while the server does not answer
 		cl, err := opcua.NewClient("opc.tcp://"+addr, opcua.SecurityMode(ua.MessageSecurityModeNone))
 		if err != nil {
-			return false
+			return nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if err := cl.Connect(cctx); err != nil {
-			return false
+			return nil
 		}
-		c = cl
-		return true
-	})
+		return cl
+	}
+	var c *opcua.Client
+	e.eventually(45*time.Second, "the OPC UA server answers", func() bool { c = dial(); return c != nil })
 	// Closed before the server restarts below: gopcua's reconnect
 	// goroutine races with Close.
 	closeClient := sync.OnceFunc(func() { _ = c.Close(ctx) })
@@ -135,17 +135,12 @@ func TestRunOPCUAServer(t *testing.T) {
 	code, _, errOut := bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	e.eventually(45*time.Second, "the mode's override taken after the reload", func() bool {
-		cl, err := opcua.NewClient("opc.tcp://"+addr, opcua.SecurityMode(ua.MessageSecurityModeNone))
-		if err != nil {
-			return false
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if err := cl.Connect(cctx); err != nil {
+		cl := dial()
+		if cl == nil {
 			return false
 		}
 		defer cl.Close(ctx)
-		res, err := cl.Write(cctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node("gym_mode/Override"), AttributeID: ua.AttributeIDValue,
+		res, err := cl.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node("gym_mode/Override"), AttributeID: ua.AttributeIDValue,
 			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(1.0)}}}})
 		return err == nil && res.Results[0] == ua.StatusOK
 	})
