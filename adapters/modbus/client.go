@@ -328,11 +328,14 @@ func (c *Client) runReads(ctx context.Context, pl *readPlan, batches []readBatch
 	return retry
 }
 
+// emitErr gives every point of a failed request the request's error, one
+// error value for all (a dead device's poll failed with an error made
+// for each of its points).
 func (c *Client) emitErr(b *readBatch, err error, emit func(int, control.Reading)) {
 	now := time.Now()
+	err = fmt.Errorf("read %s/unit %d %s %d-%d: %w", c.s.name, b.Unit, b.Table, b.Start, int(b.Start)+int(b.Quantity)-1, err)
 	for k, p := range b.points {
-		emit(b.idx[k], control.Reading{Point: p.ID, Time: now, Err: fmt.Errorf("read %s from %s/unit %d %s %d-%d: %w",
-			p.ID, c.s.name, b.Unit, b.Table, b.Start, int(b.Start)+int(b.Quantity)-1, err)})
+		emit(b.idx[k], control.Reading{Point: p.ID, Time: now, Err: err})
 	}
 }
 
