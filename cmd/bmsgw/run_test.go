@@ -380,17 +380,42 @@ func TestRunReload(t *testing.T) {
 
 	// The controller moves to another address: a new link, and every
 	// point is brought right on it; the old simulator gets nothing more.
+	// The operator's override is on the point, not its wiring: it moves
+	// with it.
+	code, _, errOut = bmsgw(t, "override", "set", "e2e/gym_setpoint", "21.5", "--until", "3h", "--reason", "tournament", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
 	moved, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
 	require.NoError(t, err)
 	require.NoError(t, moved.Start())
 	defer moved.Close()
-	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(more, e.sim.URL(), moved.URL(), 1)), 0o644))
+	movedText := strings.Replace(more, e.sim.URL(), moved.URL(), 1)
+	require.NoError(t, os.WriteFile(sitePath, []byte(movedText), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	e.eventually(5*time.Second, "points written on the new link", func() bool {
 		v, err := moved.PointValue(e.g.Sites[0].Points["gym_mode"])
 		return err == nil && v == 2
 	})
+	e.eventually(5*time.Second, "the override written on the new link", func() bool {
+		v, err := moved.PointValue(e.g.Sites[0].Points["gym_setpoint"])
+		return err == nil && v == 21.5
+	})
+
+	// Limits tightened below the override: it ends, journalled as
+	// cleared by the reload, and the booking's value comes back.
+	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(movedText, "max: 24}", "max: 21}", 1)), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(5*time.Second, "the booking's setpoint back", func() bool {
+		v, err := moved.PointValue(e.g.Sites[0].Points["gym_setpoint"])
+		return err == nil && v == 20
+	})
+	cleared := false
+	for _, en := range e.entries(journal.KindOverride) {
+		o := en.Override
+		cleared = cleared || o.Point == "gym_setpoint" && o.Action == journal.OverrideClear && o.Who == "reload" && strings.Contains(o.Why, "no longer allowed")
+	}
+	require.True(t, cleared, "the end of the override journalled")
 
 	// An HTTP listener cannot be opened in place: refused, the running
 	// config stays.
@@ -466,10 +491,22 @@ func TestRunReloadSitesAndSources(t *testing.T) {
 	require.True(t, slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == "e2e-two" && p.Point == "gym_mode" && p.InSync }))
 	require.Equal(t, 2.0, e.value("gym_mode"), "the first site is left as it was")
 
-	// The school leaves again: its points and device are no longer run.
+	// The school leaves again: its points and device are no longer run,
+	// and an override on one of them ends, journalled.
+	code, _, errOut = bmsgw(t, "override", "set", "e2e-two/gym_setpoint", "21", "--until", "3h", "--reason", "cold hall", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
 	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1)), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
+	require.True(t, slices.ContainsFunc(e.entries(journal.KindOverride), func(en journal.Entry) bool {
+		o := en.Override
+		return o.Site == "e2e-two" && o.Action == journal.OverrideClear && o.Who == "reload" && strings.Contains(o.Why, "removed")
+	}), "the removed site's override ended in the journal: %v", func() (out []journal.OverrideEntry) {
+		for _, en := range e.entries(journal.KindOverride) {
+			out = append(out, *en.Override)
+		}
+		return
+	}())
 	st = e.status()
 	require.False(t, slices.ContainsFunc(st.Points, func(p control.PointStatus) bool { return p.Site == "e2e-two" }), "no point of the removed site")
 	require.False(t, slices.ContainsFunc(st.Devices, func(d control.DeviceStatus) bool { return d.Site == "e2e-two" }), "no device of the removed site")

@@ -1347,6 +1347,18 @@ func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) e
 	return err
 }
 
+// dropOverride ends a point's override because of a reload, journalled
+// as cleared by "reload" with why.
+func (e *Engine) dropOverride(ctx context.Context, ps *pointState, why string, now time.Time) {
+	o := *e.overrides[ps]
+	delete(e.overrides, ps)
+	o.Who, o.Why = "reload", why
+	// Recorded even if whoever asked for the reload has gone away.
+	e.journalOverride(context.WithoutCancel(ctx), o, "clear", now)
+	e.log.Warn("override cleared", "site", o.Site, "point", o.Point, "why", why)
+	e.dirty.mark(ps)
+}
+
 func (e *Engine) journalOverride(ctx context.Context, o Override, action string, now time.Time) {
 	if err := e.cfg.Journal.Override(ctx, OverrideRecord{Time: now, Site: o.Site, Point: o.Point, Value: o.Value, Until: o.Until, Who: o.Who, Why: o.Why, Action: action}); err != nil {
 		e.log.Error("journal override failed", "err", err)
@@ -1453,13 +1465,20 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				if ps != nil && ps.driver == d && SameWire(ps.point, p) {
 					ps.point, ps.site, ps.policy = p, ss, pol
 				} else {
+					var carried *Override
 					if ps != nil {
+						carried = e.overrides[ps]
 						delete(e.overrides, ps)
 						e.dirty.unmark(ps)
 						ps.gone = true
 					}
 					ps = e.newPointState(ss, p, d, pol)
 					e.points[key] = ps
+					if carried != nil {
+						// The operator's override is on the point, not its
+						// wiring: it moves with it (checked below).
+						e.overrides[ps] = carried
+					}
 					if !oldDrivers[d] {
 						// A new driver's points are read first, as at a
 						// start, so that only what differs is written.
@@ -1477,12 +1496,22 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 			}
 		}
 		e.sites = sites
+		now := e.cfg.Clock.Now()
 		for key, ps := range e.points {
 			if !keep[key] {
+				if o := e.overrides[ps]; o != nil {
+					e.dropOverride(ctx, ps, "the point was removed by a config reload", now)
+				}
 				delete(e.points, key)
-				delete(e.overrides, ps)
 				e.dirty.unmark(ps)
 				ps.gone = true
+			}
+		}
+		// Overrides outside a point's new limits end: each write would
+		// be refused.
+		for ps, o := range e.overrides {
+			if err := CheckWrite(Write{Point: ps.point, Value: o.Value}); err != nil {
+				e.dropOverride(ctx, ps, fmt.Sprintf("%g is no longer allowed after a config reload: %v", o.Value, err), now)
 			}
 		}
 		for d := range oldDrivers {
