@@ -115,7 +115,23 @@ func (gw *gateway) setPlan(ctx context.Context, s *site.Site, c *schedule.Compil
 	gw.monMu.RUnlock()
 	gw.kickAccess()
 	if mr != nil {
-		return mr.m.SetPlan(ctx, c, bs)
+		// A reload may stop the monitor meanwhile (its successor plans
+		// afresh): the plan is then not waited for, or feed following
+		// would hang on a monitor that is gone.
+		mctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { // owned: ends with mctx, cancelled on return
+			select {
+			case <-mr.done:
+				cancel()
+			case <-mctx.Done():
+			}
+		}()
+		err := mr.m.SetPlan(mctx, c, bs)
+		if err != nil && ctx.Err() == nil {
+			return nil // the monitor stopped
+		}
+		return err
 	}
 	return gw.eng.SetPlan(ctx, s.ID, c)
 }
