@@ -38,7 +38,9 @@ func (eventsDaemon) SetOverride(context.Context, control.Override) error {
 func (eventsDaemon) ClearOverride(context.Context, string, string, string) error {
 	return errors.New("not in this test")
 }
-func (eventsDaemon) Reload(context.Context) error { return errors.New("not in this test") }
+func (eventsDaemon) Reload(context.Context, bool) ([]string, error) {
+	return nil, errors.New("not in this test")
+}
 
 // seedEvents opens the journal of the state directory as the gateway
 // does, keeping card holders, publishes an evening's events at

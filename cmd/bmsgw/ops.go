@@ -216,8 +216,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reload", stderr, "reload [-c CONFIG]")
+	fs := newFlags("reload", stderr, "reload [-c CONFIG] [--check]")
 	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
+	check := fs.Bool("check", false, "say what a reload would change, and apply nothing")
 	if rest, err := parseFlags(fs, args); err != nil || len(rest) > 0 {
 		return 2
 	}
@@ -230,10 +231,30 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !ok {
 		return 1
 	}
-	if err := c.Reload(ctx); err != nil {
+	if *check {
+		changes, err := c.CheckReload(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "bmsgw: a reload would be refused, the running config would stay: %v\n", err)
+			return 1
+		}
+		if len(changes) == 0 {
+			fmt.Fprintln(stdout, "a reload would change nothing")
+			return 0
+		}
+		fmt.Fprintln(stdout, "a reload would:")
+		for _, ch := range changes {
+			fmt.Fprintln(stdout, "  "+ch)
+		}
+		return 0
+	}
+	changes, err := c.Reload(ctx)
+	if err != nil {
 		fmt.Fprintf(stderr, "bmsgw: reload refused, the running config stays: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "reloaded")
+	for _, ch := range changes {
+		fmt.Fprintln(stdout, "  "+ch)
+	}
 	return 0
 }

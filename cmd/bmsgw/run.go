@@ -282,8 +282,7 @@ func (gw *gateway) runtime(s *site.Site, old *site.Site) (control.SiteRuntime, e
 	for _, c := range s.SortedConnections() {
 		var d control.Driver
 		if old != nil {
-			if oc := old.Connections[c.ID]; oc != nil && reflect.DeepEqual(oc.OPCUA, c.OPCUA) && reflect.DeepEqual(oc.Modbus, c.Modbus) &&
-				(c.Serial == nil || oc.Serial != nil && reflect.DeepEqual(serialOptions(old, oc), serialOptions(s, c))) {
+			if oc := old.Connections[c.ID]; oc != nil && sameConnection(old, oc, s, c) {
 				d = prev[c.ID]
 			}
 		}
@@ -391,7 +390,7 @@ func (gw *gateway) signals(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := gw.Reload(ctx); err != nil {
+			if _, err := gw.Reload(ctx, false); err != nil {
 				gw.log.Error("reload refused; the running config stays", "err", err)
 			}
 		}
@@ -425,42 +424,36 @@ func (gw *gateway) config() *config.Gateway {
 // and booking sources added, removed or changed (the others keep
 // polling). Changing the state directory or the HTTP listener needs a
 // restart.
-func (gw *gateway) Reload(ctx context.Context) error {
+func (gw *gateway) Reload(ctx context.Context, check bool) ([]string, error) {
 	gw.reloading.Lock() // a SIGHUP and a `bmsgw reload` at once: one after the other
 	defer gw.reloading.Unlock()
 	ng, err := config.Load(gw.cfgPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if errs := checkDrivers(ng); len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
+		return nil, errors.New(strings.Join(errs, "\n"))
 	}
-	if !reflect.DeepEqual(ng.HTTP != nil, gw.g.HTTP != nil) || ng.HTTP != nil && (ng.HTTP.Listen != gw.g.HTTP.Listen || !reflect.DeepEqual(ng.HTTP.TLS, gw.g.HTTP.TLS)) {
-		return fmt.Errorf("%w: the http listen address or certificate changed", errReloadChanges)
-	}
-
-	var why []string
-	if ng.StateDir != gw.g.StateDir {
-		why = append(why, "the state directory changed")
-	}
-	if jn, jo := journalOptions(ng), journalOptions(gw.g); jn.Retention != jo.Retention || jn.KeepPersonal != jo.KeepPersonal || jn.PersonalRetention != jo.PersonalRetention {
-		why = append(why, "the journal's retention or the keeping of card holders changed")
-	}
-	if !sameSimulate(ng.Simulate, gw.g.Simulate) {
-		why = append(why, "the simulate: section changed")
-	}
-	if len(why) > 0 {
-		return fmt.Errorf("%w: %s", errReloadChanges, strings.Join(why, "; "))
+	old := gw.config()
+	if err := checkReload(old, ng); err != nil {
+		return nil, err
 	}
 	if o := ng.OPCUAServer; o != nil {
 		if _, err := uaserver.New(uaOptions(o)); err != nil {
-			return fmt.Errorf("opcua_server: %w", err)
+			return nil, fmt.Errorf("opcua_server: %w", err)
 		}
+	}
+	st, err := gw.eng.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changes := reloadChanges(old, ng, st)
+	if check {
+		return changes, nil
 	}
 	// New and changed booking sources are made (each reads its last good
 	// feed) before anything is applied: one that cannot be made refuses
 	// the reload.
-	old := gw.config()
 	var added []*sourceRun
 	var dropped []string
 	for _, s := range ng.Sources {
@@ -469,7 +462,7 @@ func (gw *gateway) Reload(ctx context.Context) error {
 		}
 		run, err := gw.newSource(ng, s)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		added = append(added, run)
 	}
@@ -489,7 +482,7 @@ func (gw *gateway) Reload(ctx context.Context) error {
 			gw.mu.Lock()
 			gw.g = old
 			gw.mu.Unlock()
-			return err
+			return nil, err
 		}
 		rts = append(rts, rt)
 	}
@@ -541,7 +534,7 @@ func (gw *gateway) Reload(ctx context.Context) error {
 				gw.log.Error("site monitor not restarted", "site", s.ID, "err", err)
 			}
 		}
-		return err
+		return nil, err
 	}
 	for _, s := range ng.Sites {
 		if err := gw.startMonitor(gw.runCtx, s, compilers[s.ID], compiled[s.ID]); err != nil {
@@ -569,7 +562,10 @@ func (gw *gateway) Reload(ctx context.Context) error {
 	}
 	gw.log.Info("config reloaded", "config", ng.File, "drivers_replaced", len(unused),
 		"sites_added", addedSites, "sites_removed", removedSites, "sources_started", len(added), "sources_stopped", len(dropped))
-	return nil
+	for _, c := range changes {
+		gw.log.Info("reload: " + c)
+	}
+	return changes, nil
 }
 
 // sourceRun is a booking source the gateway runs.

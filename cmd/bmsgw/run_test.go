@@ -404,6 +404,10 @@ func TestRunReload(t *testing.T) {
 	// Limits tightened below the override: it ends, journalled as
 	// cleared by the reload, and the booking's value comes back.
 	require.NoError(t, os.WriteFile(sitePath, []byte(strings.Replace(movedText, "max: 24}", "max: 21}", 1)), 0o644))
+	code, out, errOut = bmsgw(t, "reload", "--check", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "end the override on e2e/gym_setpoint by ")
+	require.Contains(t, out, "21.5 is outside the point's new limits")
 	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	e.eventually(5*time.Second, "the booking's setpoint back", func() bool {
@@ -470,8 +474,16 @@ func TestRunReloadSitesAndSources(t *testing.T) {
 	withSite2 := strings.Replace(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1), "sites: [site.yaml]", "sites: [site.yaml, site2.yaml]", 1) +
 		"  - id: feed2\n    ical: {file: feed2.ics}\n"
 	require.NoError(t, os.WriteFile(e.cfg, []byte(withSite2), 0o644))
-	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	// What the reload would do, before it does it.
+	code, out, errOut := bmsgw(t, "reload", "--check", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "a reload would:")
+	require.Contains(t, out, "add site e2e-two (4 points, 1 connection)")
+	require.Contains(t, out, "start booking source feed2")
+	require.False(t, slices.ContainsFunc(e.status().Points, func(p control.PointStatus) bool { return p.Site == "e2e-two" }), "nothing applied by --check")
+	code, out, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "reloaded\n  add site e2e-two")
 	e.eventually(5*time.Second, "the new site in comfort", func() bool {
 		v, err := sim2.PointValue(s2.Points["gym_mode"])
 		return err == nil && v == 2
@@ -496,8 +508,11 @@ func TestRunReloadSitesAndSources(t *testing.T) {
 	code, _, errOut = bmsgw(t, "override", "set", "e2e-two/gym_setpoint", "21", "--until", "3h", "--reason", "cold hall", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(baseCfg), "feed.ics", "feed-b.ics", 1)), 0o644))
-	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	code, out, errOut = bmsgw(t, "reload", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "remove site e2e-two")
+	require.Contains(t, out, "stop booking source feed2")
+	require.Contains(t, out, "end the override on e2e-two/gym_setpoint by ")
 	require.True(t, slices.ContainsFunc(e.entries(journal.KindOverride), func(en journal.Entry) bool {
 		o := en.Override
 		return o.Site == "e2e-two" && o.Action == journal.OverrideClear && o.Who == "reload" && strings.Contains(o.Why, "removed")

@@ -39,8 +39,10 @@ type Backend interface {
 	SetOverride(ctx context.Context, o control.Override) error
 	ClearOverride(ctx context.Context, site, point, who string) error
 	// Reload validates the config again and applies it, or returns why
-	// not; the running config stays on error.
-	Reload(ctx context.Context) error
+	// not; the running config stays on error. It returns what changed,
+	// one line each. With check it applies nothing and returns what a
+	// reload would change.
+	Reload(ctx context.Context, check bool) ([]string, error)
 }
 
 // Server serves the API.
@@ -183,12 +185,28 @@ func (s *Server) clearOverride(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]string{"cleared": r.PathValue("site") + "/" + r.PathValue("point")})
 }
 
+// ReloadReply is the reply to a reload: "reloaded" (or "checked" when
+// nothing was applied) and what changed.
+type ReloadReply struct {
+	Result  string   `json:"result"`
+	Changes []string `json:"changes"`
+}
+
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
-	if err := s.b.Reload(r.Context()); err != nil {
+	check := r.URL.Query().Get("check") == "1"
+	changes, err := s.b.Reload(r.Context(), check)
+	if err != nil {
 		fail(w, http.StatusUnprocessableEntity, err)
 		return
 	}
-	reply(w, http.StatusOK, map[string]string{"reloaded": "ok"})
+	res := ReloadReply{Result: "reloaded", Changes: changes}
+	if check {
+		res.Result = "checked"
+	}
+	if res.Changes == nil {
+		res.Changes = []string{}
+	}
+	reply(w, http.StatusOK, res)
 }
 
 // Client talks to a running gateway through its state directory.
@@ -262,9 +280,19 @@ func (c *Client) ClearOverride(ctx context.Context, site, point, who string) err
 	return c.call(ctx, http.MethodDelete, "/v1/overrides/"+url.PathEscape(site)+"/"+url.PathEscape(point)+"?who="+url.QueryEscape(who), nil, nil)
 }
 
-// Reload asks the gateway to reload its config.
-func (c *Client) Reload(ctx context.Context) error {
-	return c.call(ctx, http.MethodPost, "/v1/reload", nil, nil)
+// Reload asks the gateway to reload its config and returns what changed.
+func (c *Client) Reload(ctx context.Context) ([]string, error) {
+	var res ReloadReply
+	err := c.call(ctx, http.MethodPost, "/v1/reload", nil, &res)
+	return res.Changes, err
+}
+
+// CheckReload asks the gateway what a reload of its config would change,
+// without applying anything.
+func (c *Client) CheckReload(ctx context.Context) ([]string, error) {
+	var res ReloadReply
+	err := c.call(ctx, http.MethodPost, "/v1/reload?check=1", nil, &res)
+	return res.Changes, err
 }
 
 // notRunning tells a gateway that is not there from other failures.

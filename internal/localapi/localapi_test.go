@@ -33,7 +33,15 @@ func (b *backend) SetOverride(_ context.Context, o control.Override) error {
 func (b *backend) ClearOverride(context.Context, string, string, string) error {
 	return errors.New("no override on that point")
 }
-func (b *backend) Reload(context.Context) error { return b.reloadErr }
+func (b *backend) Reload(_ context.Context, check bool) ([]string, error) {
+	if b.reloadErr != nil {
+		return nil, b.reloadErr
+	}
+	if check {
+		return []string{"would change"}, nil
+	}
+	return []string{"changed"}, nil
+}
 
 func serve(t *testing.T, b Backend) string {
 	dir := filepath.Join(t.TempDir(), "s")
@@ -89,8 +97,15 @@ func TestOverridesNeedWhoAndWhy(t *testing.T) {
 	require.NoError(t, c.SetOverride(ctx, control.Override{Site: "s", Point: "p", Value: 1, Until: time.Now().Add(time.Hour), Who: "anna", Why: "test"}))
 	require.Len(t, b.overrides, 1)
 	require.ErrorContains(t, c.ClearOverride(ctx, "s", "p", "anna"), "no override")
+	changes, err := c.Reload(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"changed"}, changes)
+	changes, err = c.CheckReload(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"would change"}, changes)
 	b.reloadErr = errors.New("site.yaml:3:5: bad")
-	require.ErrorContains(t, c.Reload(ctx), "site.yaml:3:5: bad")
+	_, err = c.Reload(ctx)
+	require.ErrorContains(t, err, "site.yaml:3:5: bad")
 }
 
 func TestNotRunning(t *testing.T) {
