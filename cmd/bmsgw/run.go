@@ -549,6 +549,16 @@ func (gw *gateway) Reload(ctx context.Context, check bool) ([]string, error) {
 	gw.mu.Unlock()
 	for _, id := range removedSites {
 		gw.sims.CloseSite(id)
+		gw.metrics.ForgetSite(id) // a gone device is not reported down forever
+	}
+	for _, s := range old.Sites {
+		if ns := ng.Site(s.ID); ns != nil {
+			for id := range s.Connections {
+				if ns.Connections[id] == nil {
+					gw.metrics.ForgetConnection(s.ID, id)
+				}
+			}
+		}
 	}
 	if err := gw.reloadOPCUAServer(ng.OPCUAServer); err != nil {
 		gw.log.Error("opc ua server not restarted with the new settings", "err", err)

@@ -152,6 +152,15 @@ func (m *Metrics) ForgetSite(site string) {
 	m.deviceUp.DeletePartialMatch(prometheus.Labels{"site": site})
 }
 
+// ForgetConnection drops the device series of one connection of a site,
+// after a reload removed it.
+func (m *Metrics) ForgetConnection(site, conn string) {
+	if m == nil {
+		return
+	}
+	m.deviceUp.DeleteLabelValues(site, conn)
+}
+
 // ReconcileLag records how many seconds a reconcile pass ran behind the
 // instant it was due.
 func (m *Metrics) ReconcileLag(seconds float64) {

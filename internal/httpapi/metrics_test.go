@@ -75,6 +75,10 @@ func TestMetrics(t *testing.T) {
 		require.Equal(t, want, metric(t, text, sample), sample)
 	}
 	require.Positive(t, metric(t, text, "go_goroutines"), "the Go collector is there")
+	m.ForgetConnection("valby-skole", "gym_ahu")
+	text = a.scrape()
+	require.Equal(t, -1.0, metric(t, text, `bmsgw_device_up{connection="gym_ahu",site="valby-skole"}`))
+	require.Equal(t, 0.0, metric(t, text, `bmsgw_device_up{connection="security",site="valby-skole"}`), "the site's other connections stay")
 	m.ForgetSite("valby-skole")
 	text = a.scrape()
 	require.Equal(t, -1.0, metric(t, text, `bmsgw_device_up{connection="security",site="valby-skole"}`))
