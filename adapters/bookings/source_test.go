@@ -467,22 +467,6 @@ func TestBackoff(t *testing.T) {
 	require.Equal(t, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 4 * time.Minute}, got)
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	require.NoError(t, writeFileAtomic(path, []byte("one")))
-	require.NoError(t, writeFileAtomic(path, []byte("two")))
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Equal(t, "two", string(data))
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	require.Len(t, entries, 1, "no temporary files are left behind")
-
-	err = writeFileAtomic(filepath.Join(dir, "missing", "state.json"), []byte("x"))
-	require.Error(t, err)
-}
-
 func TestSnapshotJSON(t *testing.T) {
 	// The snapshot is what the web API shows; keep its shape stable.
 	snap := Snapshot{Source: "cbs", Status: Status{ConsecutiveFailures: 1, LastError: "x"}}

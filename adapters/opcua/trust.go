@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // trustStore decides whether a server certificate is trusted. gopcua's
@@ -77,7 +79,7 @@ func (t *trustStore) check(endpoint string, der []byte) error {
 	if err := os.MkdirAll(t.dir, 0o700); err != nil {
 		return fmt.Errorf("create trust folder: %w", err)
 	}
-	if err := writeFileAtomic(pin, der, 0o644); err != nil {
+	if err := statefile.WriteAtomic(pin, der, 0o644); err != nil {
 		return fmt.Errorf("pin server certificate: %w", err)
 	}
 	t.logger.Warn("trusted opc ua server certificate on first use",
@@ -123,7 +125,7 @@ func (t *trustStore) reject(der []byte) string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "the server's certificate"
 	}
-	if err := writeFileAtomic(file, der, 0o644); err != nil {
+	if err := statefile.WriteAtomic(file, der, 0o644); err != nil {
 		return "the server's certificate"
 	}
 	return file
@@ -154,25 +156,4 @@ func describe(cert *x509.Certificate) string {
 		s += ", application URI " + strings.Join(uris, " ")
 	}
 	return s
-}
-
-// writeFileAtomic writes a file through a temporary file and a rename.
-func writeFileAtomic(file string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-"+filepath.Base(file))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
 }

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // Format is the format of an export file.
@@ -133,7 +135,7 @@ func (f *File) Push(ctx context.Context, desired []Grant) (Result, error) {
 		before = nil
 	}
 	res.Ops = append(res.Ops, diffExport(before, list, now, &res.Unchanged)...)
-	if err := writeFileAtomic(f.opts.Path, data, 0o640); err != nil {
+	if err := statefile.WriteAtomic(f.opts.Path, data, 0o640); err != nil {
 		return res, fmt.Errorf("access output %s: %w", f.opts.ID, err)
 	}
 	res.Written = true

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/bmsgw/bmsgw/internal/booking"
+	"github.com/bmsgw/bmsgw/internal/statefile"
 )
 
 // stateVersion is bumped when the state file changes incompatibly.
@@ -78,48 +78,5 @@ func (s *stateFile) save(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode access state: %w", err)
 	}
-	return writeFileAtomic(path, append(data, '\n'), 0o600)
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either
-// the old or the new file, never a torn one: it writes a temporary file in
-// the same directory, syncs it, renames it over path and syncs the
-// directory.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return statefile.WriteAtomic(path, append(data, '\n'), 0o600)
 }

@@ -40,3 +40,25 @@ func TestWrite(t *testing.T) {
 	_, err = os.Stat(path + ".tmp")
 	require.True(t, os.IsNotExist(err), "no temporary file is left")
 }
+
+func TestWriteAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	require.NoError(t, WriteAtomic(path, []byte("one"), 0o640))
+	require.NoError(t, WriteAtomic(path, []byte("two"), 0o640))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "two", string(data))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary files are left behind")
+
+	err = WriteAtomic(filepath.Join(dir, "missing", "state.json"), []byte("x"), 0o600)
+	require.Error(t, err)
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}
