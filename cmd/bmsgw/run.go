@@ -514,9 +514,18 @@ func (gw *gateway) Reload(ctx context.Context, check bool) ([]string, error) {
 		}
 	}
 	if ng.Simulate != nil && ng.Simulate.Devices {
-		for _, id := range addedSites {
-			if err := gw.sims.StartSite(ng.Site(id)); err != nil {
-				gw.log.Error("simulator of a new site not started", "site", id, "err", err)
+		for _, s := range ng.Sites {
+			// A new site gets its simulators; a site whose connections or
+			// points changed gets them made again from its new mapping.
+			prev := old.Site(s.ID)
+			if prev != nil {
+				if len(siteChanges(prev, s)) == 0 {
+					continue
+				}
+				gw.sims.CloseSite(s.ID)
+			}
+			if err := gw.sims.StartSite(s); err != nil {
+				gw.log.Error("simulator of a site not started", "site", s.ID, "err", err)
 			}
 		}
 	}

@@ -684,9 +684,24 @@ spaces:
 	require.Eventually(t, func() bool { return inSync("one") }, 20*time.Second, 20*time.Millisecond, "the first site's simulated device written")
 
 	require.NoError(t, os.WriteFile(cfg, []byte(strings.Replace(base, "[site.yaml]", "[site.yaml, site2.yaml]", 1)), 0o644))
-	code, _, errOut := bmsgw(t, "reload", "-c", cfg)
-	require.Equal(t, 0, code, errOut)
+	code, out, errOut := bmsgw(t, "reload", "-c", cfg)
+	require.Equal(t, 0, code, errOut, out)
 	require.Eventually(t, func() bool { return inSync("two") }, 20*time.Second, 20*time.Millisecond, "the new site's simulator started and written")
+
+	// The second site's controller moves to another port: its simulator
+	// is made again from the new mapping, and the point is written there.
+	addr3 := freePort(t)
+	m2 := strings.NewReplacer("ID", "two", "ADDR", addr3).Replace(mapping)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "site2.yaml"), []byte(m2), 0o644))
+	code, out, errOut = bmsgw(t, "reload", "-c", cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "site two: replace connection plc")
+	require.Eventually(t, func() bool {
+		st, err := api.Status(context.Background())
+		return err == nil && slices.ContainsFunc(st.Points, func(p control.PointStatus) bool {
+			return p.Site == "two" && p.InSync && p.Actual != nil && *p.Actual == 16
+		})
+	}, 20*time.Second, 20*time.Millisecond, "the point written on the remade simulator")
 
 	require.NoError(t, os.WriteFile(cfg, []byte(base), 0o644))
 	code, _, errOut = bmsgw(t, "reload", "-c", cfg)
