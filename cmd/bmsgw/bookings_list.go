@@ -11,6 +11,7 @@ import (
 
 	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 )
 
 func cmdBookingsList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -24,19 +25,19 @@ func cmdBookingsList(ctx context.Context, args []string, stdout, stderr io.Write
 	if !ok {
 		return 1
 	}
-	feeds, err := readFeeds(ctx, g, from, to, quietLogger(stderr))
+	feeds, err := sources.Read(ctx, g, from, to, quietLogger(stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
 		return 1
 	}
-	good := feeds.reportFeeds(stderr)
+	good := feeds.Report(stderr)
 	type row struct {
 		site *site.Site
 		b    booking.Booking
 	}
 	var rows []row
 	for _, s := range sites {
-		merged := feeds.siteBookings(s)
+		merged := feeds.Site(s)
 		reportConflicts(stderr, s, merged.Conflicts)
 		resources := map[string]bool{}
 		for _, sp := range s.Spaces {

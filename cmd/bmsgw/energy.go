@@ -16,6 +16,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -259,11 +260,11 @@ func cmdExportOpenData(ctx context.Context, args []string, stdout, stderr io.Wri
 // withPlans reads the feeds and the journal once and calls f for every
 // selected site that declares an energy report.
 func withPlans(ctx context.Context, g *config.Gateway, sites []*site.Site, from, to time.Time, stderr io.Writer, f func(*site.Site, *energy.Spec, *sitePlan) error) error {
-	feeds, err := readFeeds(ctx, g, from.Add(-48*time.Hour), to.Add(48*time.Hour), quietLogger(stderr))
+	feeds, err := sources.Read(ctx, g, from.Add(-48*time.Hour), to.Add(48*time.Hour), quietLogger(stderr))
 	if err != nil {
 		return err
 	}
-	feeds.reportFeeds(stderr)
+	feeds.Report(stderr)
 	db, err := openJournalIfAny(ctx, g)
 	if err != nil {
 		return err
@@ -283,7 +284,7 @@ func withPlans(ctx context.Context, g *config.Gateway, sites []*site.Site, from,
 		if err := spec.Validate(); err != nil {
 			return fmt.Errorf("site %s: %w", s.ID, err)
 		}
-		sp, err := planOf(ctx, s, from, to, feeds.siteBookings(s).Bookings, db)
+		sp, err := planOf(ctx, s, from, to, feeds.Site(s).Bookings, db)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bmsgw/bmsgw/adapters/bookings"
 	"github.com/bmsgw/bmsgw/internal/config"
+	"github.com/bmsgw/bmsgw/internal/sources"
 )
 
 // TestPlanFallsBackToLastGoodFeed: the booking office's server is down,
@@ -55,7 +56,7 @@ access_outputs:
 	// What the running gateway does: poll and save the good feed.
 	g, err := config.Load(path)
 	require.NoError(t, err)
-	src, err := bookings.New(sourceOptions(g, g.Source("leisure"), g.StateDir), quietLogger(os.Stderr))
+	src, err := bookings.New(sources.Options(g.Source("leisure"), g.StateDir), quietLogger(os.Stderr))
 	require.NoError(t, err)
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	_, err = src.Poll(context.Background(), from, from.AddDate(0, 2, 0))

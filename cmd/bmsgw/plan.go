@@ -19,6 +19,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/httpapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 )
 
 // parseWhen parses a date (midnight in loc) or an RFC 3339 time.
@@ -134,15 +135,15 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Bookings are read over a wider window than the plan, so that a
 	// booking just after the end still counts through its lead time and
 	// one just before the start through its lag.
-	feeds, err := readFeeds(ctx, g, from.Add(-48*time.Hour), to.Add(48*time.Hour), quietLogger(stderr))
+	feeds, err := sources.Read(ctx, g, from.Add(-48*time.Hour), to.Add(48*time.Hour), quietLogger(stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
 		return 1
 	}
-	feeds.reportFeeds(stderr)
+	feeds.Report(stderr)
 	var changes []schedule.Change
 	for _, s := range sites {
-		merged := feeds.siteBookings(s)
+		merged := feeds.Site(s)
 		reportConflicts(stderr, s, merged.Conflicts)
 		c := schedule.NewCompiler(s, from, to)
 		c.SetBookings(merged.Bookings)

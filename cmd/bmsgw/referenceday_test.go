@@ -24,6 +24,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -195,10 +196,10 @@ access_outputs:
 
 	// The plan, as bmsgw plan computes it, refined by what the evening
 	// brought.
-	feeds, err := readFeeds(context.Background(), g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
+	feeds, err := sources.Read(context.Background(), g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	compiled := schedule.NewCompiler(s, from, to)
-	compiled.SetBookings(feeds.siteBookings(s).Bookings)
+	compiled.SetBookings(feeds.Site(s).Bookings)
 	var releases []schedule.Release
 	for _, p := range []string{"room12.mode", "room12.heat_setpoint", "room12.lights_enable"} {
 		releases = append(releases, schedule.Release{Point: p, From: cetAt("2026-11-26 19:20"), To: cetAt("2026-11-26 21:00")})

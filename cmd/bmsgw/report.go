@@ -21,6 +21,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -221,7 +222,7 @@ func noShowReport(ctx context.Context, g *config.Gateway, db *store.DB, sites []
 	if end.After(since) && reach > 0 {
 		// The adapters' log is left out: a failure is reported below by
 		// reportFeeds, skipped entries from the status.
-		feeds, err := readFeeds(ctx, g, since.Add(-reach), end, slog.New(slog.DiscardHandler))
+		feeds, err := sources.Read(ctx, g, since.Add(-reach), end, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return nil, false, err
 		}
@@ -229,17 +230,17 @@ func noShowReport(ctx context.Context, g *config.Gateway, db *store.DB, sites []
 			// The live gateway refuses a feed without bookings in its
 			// window as a likely broken export; for a past period, a
 			// holiday, it is plausible.
-			if errors.Is(feeds.failed[src.ID], bookings.ErrEmptyFeed) {
-				delete(feeds.failed, src.ID)
+			if errors.Is(feeds.Failed[src.ID], bookings.ErrEmptyFeed) {
+				delete(feeds.Failed, src.ID)
 				fmt.Fprintf(stderr, "note: booking source %s lists no bookings in the period\n", src.ID)
 			}
-			for _, w := range feeds.status[src.ID].Warnings {
+			for _, w := range feeds.Status[src.ID].Warnings {
 				fmt.Fprintf(stderr, "warning: booking source %s: %s\n", src.ID, w)
 			}
 		}
-		good = feeds.reportFeeds(stderr)
+		good = feeds.Report(stderr)
 		for _, s := range sites {
-			merged := feeds.siteBookings(s)
+			merged := feeds.Site(s)
 			for _, sp := range s.Spaces {
 				ns := sp.NoShow
 				if ns == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/sitemon"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/uaserver"
 )
 
@@ -605,7 +606,7 @@ type sourceSnapshot struct {
 // newSource makes a booking source, which reads its last good feed from
 // the state directory.
 func (gw *gateway) newSource(g *config.Gateway, s *config.Source) (*sourceRun, error) {
-	src, err := bookings.New(sourceOptions(g, s, g.StateDir), gw.log.With("source", s.ID))
+	src, err := bookings.New(sources.Options(s, g.StateDir), gw.log.With("source", s.ID))
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.ID, err)
 	}

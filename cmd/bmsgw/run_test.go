@@ -22,6 +22,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/localapi"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -203,10 +204,10 @@ func (e *e2e) vacant() {
 
 // plan compiles what the gateway should do, the way bmsgw plan does.
 func (e *e2e) plan(from, to time.Time) *schedule.Compiler {
-	feeds, err := readFeeds(context.Background(), e.g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
+	feeds, err := sources.Read(context.Background(), e.g, from.Add(-48*time.Hour), to.Add(48*time.Hour), slog.New(slog.DiscardHandler))
 	require.NoError(e.t, err)
 	c := schedule.NewCompiler(e.g.Sites[0], from, to)
-	c.SetBookings(feeds.siteBookings(e.g.Sites[0]).Bookings)
+	c.SetBookings(feeds.Site(e.g.Sites[0]).Bookings)
 	return c
 }
 

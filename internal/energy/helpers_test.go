@@ -19,6 +19,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/schedule"
 	"github.com/bmsgw/bmsgw/internal/site"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -41,25 +42,13 @@ func loadSeason(t *testing.T, from, to time.Time) reference {
 	require.NoError(t, err)
 	s := g.Site("valby-skole")
 	require.NotNil(t, s)
-	bySource := map[string][]booking.Booking{}
-	for _, src := range g.Sources {
-		o := bookings.Options{ID: src.ID, Location: src.TimeZone.Location, AllowEmpty: true}
-		switch {
-		case src.ICal != nil:
-			o.Format, o.Path = bookings.FormatICal, src.ICal.File
-			o.ResourceProperty, o.OrganiserProperty = src.ICal.ResourceProperty, src.ICal.OrganiserProperty
-		case src.CSV != nil:
-			o.Format, o.Path = bookings.FormatCSV, src.CSV.File
-		default:
-			t.Fatalf("source %s: the test reads iCalendar and CSV feeds only", src.ID)
-		}
-		feed, err := bookings.New(o, slog.New(slog.DiscardHandler))
-		require.NoError(t, err)
-		snap, err := feed.Poll(t.Context(), from, to)
-		require.NoError(t, err, "source %s", src.ID)
-		bySource[src.ID] = snap.Bookings
+	feeds, err := sources.Read(t.Context(), g, from, to, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	for id, err := range feeds.Failed {
+		// A short window may hold none of a feed's bookings.
+		require.ErrorIs(t, err, bookings.ErrEmptyFeed, "source %s", id)
 	}
-	return reference{site: s, bookings: booking.MergeForSite(s, bySource).Bookings}
+	return reference{site: s, bookings: feeds.Site(s).Bookings}
 }
 
 // compile compiles the reference site's plan over [from, to).

@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/bmsgw/bmsgw/adapters/bookings"
 	"github.com/bmsgw/bmsgw/internal/booking"
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
@@ -24,6 +23,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/security"
 	"github.com/bmsgw/bmsgw/internal/site"
 	"github.com/bmsgw/bmsgw/internal/sitemon"
+	"github.com/bmsgw/bmsgw/internal/sources"
 	"github.com/bmsgw/bmsgw/internal/store"
 )
 
@@ -85,28 +85,15 @@ func newRefBackend(t *testing.T) *refBackend {
 
 	// The season's feeds, read as the gateway reads them.
 	from, to := time.Date(2026, 8, 1, 0, 0, 0, 0, copenhagen), time.Date(2027, 7, 1, 0, 0, 0, 0, copenhagen)
-	bySource := map[string][]booking.Booking{}
+	feeds, err := sources.Read(ctx, g, from, to, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Empty(t, feeds.Failed)
 	for _, s := range g.Sources {
-		o := bookings.Options{ID: s.ID, Location: s.TimeZone.Location, StateDir: t.TempDir()}
-		switch {
-		case s.ICal != nil:
-			o.Format, o.Path = bookings.FormatICal, s.ICal.File
-			o.ResourceProperty, o.OrganiserProperty = s.ICal.ResourceProperty, s.ICal.OrganiserProperty
-		case s.CSV != nil:
-			o.Format, o.Path = bookings.FormatCSV, s.CSV.File
-		default:
-			t.Fatalf("source %s: the test reads iCalendar and CSV feeds only", s.ID)
-		}
-		src, err := bookings.New(o, slog.New(slog.DiscardHandler))
-		require.NoError(t, err)
-		snap, err := src.Poll(ctx, from, to)
-		require.NoError(t, err, "source %s", s.ID)
-		require.NotEmpty(t, snap.Bookings, "source %s", s.ID)
-		bySource[s.ID] = snap.Bookings
+		require.NotEmpty(t, feeds.BySource[s.ID], "source %s", s.ID)
 	}
 	b := &refBackend{g: g, bookings: map[string][]booking.Booking{}, now: testNow, overrides: map[string]control.Override{}}
 	for _, s := range g.Sites {
-		b.bookings[s.ID] = booking.MergeForSite(s, bySource).Bookings
+		b.bookings[s.ID] = feeds.Site(s).Bookings
 	}
 
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "journal.db"))

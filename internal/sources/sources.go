@@ -1,4 +1,9 @@
-package main
+// Package sources reads the booking sources of a gateway config with the
+// bookings adapter: the options each source's config makes, and one look
+// at every feed for commands that plan offline (plan, bookings list,
+// reports) and for tests that need a season's bookings as the gateway
+// reads them.
+package sources
 
 import (
 	"context"
@@ -15,8 +20,9 @@ import (
 	"github.com/bmsgw/bmsgw/internal/site"
 )
 
-// sourceOptions turns a config source into adapter options.
-func sourceOptions(g *config.Gateway, s *config.Source, stateDir string) bookings.Options {
+// Options turns a config source into the adapter's options, its last
+// good feed kept in stateDir.
+func Options(s *config.Source, stateDir string) bookings.Options {
 	o := bookings.Options{
 		ID:            s.ID,
 		Interval:      s.PollInterval,
@@ -57,57 +63,59 @@ func sourceOptions(g *config.Gateway, s *config.Source, stateDir string) booking
 	return o
 }
 
-// feedResult is what one look at all feeds found.
-type feedResult struct {
-	// bySource holds each source's bookings.
-	bySource map[string][]booking.Booking
-	status   map[string]bookings.Status
-	failed   map[string]error
+// Result is what one look at all feeds found.
+type Result struct {
+	// BySource holds each source's bookings.
+	BySource map[string][]booking.Booking
+	// Status is each source's status after the look.
+	Status map[string]bookings.Status
+	// Failed holds the error of each source whose poll failed.
+	Failed map[string]error
 }
 
-// readFeeds polls every source once for [from, to). It works on a copy of
+// Read polls every source once for [from, to). It works on a copy of
 // the gateway's saved feed state, so a source that fails falls back to the
 // last good feed exactly as the running gateway would, while the
 // gateway's own disappearance counters are left untouched.
-func readFeeds(ctx context.Context, g *config.Gateway, from, to time.Time, logger *slog.Logger) (*feedResult, error) {
+func Read(ctx context.Context, g *config.Gateway, from, to time.Time, logger *slog.Logger) (*Result, error) {
 	scratch, err := os.MkdirTemp("", "bmsgw-feeds-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	res := &feedResult{bySource: map[string][]booking.Booking{}, status: map[string]bookings.Status{}, failed: map[string]error{}}
+	res := &Result{BySource: map[string][]booking.Booking{}, Status: map[string]bookings.Status{}, Failed: map[string]error{}}
 	for _, s := range g.Sources {
 		if b, err := os.ReadFile(filepath.Join(g.StateDir, s.ID+".json")); err == nil {
 			if err := os.WriteFile(filepath.Join(scratch, s.ID+".json"), b, 0o600); err != nil {
 				return nil, err
 			}
 		}
-		src, err := bookings.New(sourceOptions(g, s, scratch), logger)
+		src, err := bookings.New(Options(s, scratch), logger)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", s.ID, err)
 		}
 		snap, err := src.Poll(ctx, from, to)
 		if err != nil {
-			res.failed[s.ID] = err
+			res.Failed[s.ID] = err
 		}
-		res.bySource[s.ID] = snap.Bookings
-		res.status[s.ID] = snap.Status
+		res.BySource[s.ID] = snap.Bookings
+		res.Status[s.ID] = snap.Status
 	}
 	return res, nil
 }
 
-// siteBookings merges the bookings of a site's sources by precedence.
-func (r *feedResult) siteBookings(s *site.Site) booking.Result {
-	return booking.MergeForSite(s, r.bySource)
+// Site merges the bookings of a site's sources by precedence.
+func (r *Result) Site(s *site.Site) booking.Result {
+	return booking.MergeForSite(s, r.BySource)
 }
 
-// reportFeeds writes the failures of the feeds to w; it returns whether
-// all feeds were good.
-func (r *feedResult) reportFeeds(w io.Writer) bool {
+// Report writes the failures of the feeds to w; it returns whether all
+// feeds were good.
+func (r *Result) Report(w io.Writer) bool {
 	ok := true
-	for id, err := range r.failed {
+	for id, err := range r.Failed {
 		ok = false
-		st := r.status[id]
+		st := r.Status[id]
 		what := "no earlier good feed is saved, so it contributes no bookings"
 		switch {
 		case st.FromCache && !st.FetchedAt.IsZero():
