@@ -84,7 +84,7 @@ func (b *apiBackend) Windows(_ context.Context, siteID, spaceID string, from, to
 	return c.Windows(spaceID), nil
 }
 
-func (b *apiBackend) Status(ctx context.Context) (control.Status, error) { return b.gw.eng.Status(ctx) }
+func (b *apiBackend) Status(ctx context.Context) (control.Status, error) { return b.gw.Status(ctx) }
 
 func (b *apiBackend) SetOverride(ctx context.Context, o control.Override) error {
 	return b.gw.eng.SetOverride(ctx, o)

@@ -186,6 +186,15 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(tw, "%s/%s/%s\t%s\t%s\t%s\n", d.Site, d.Connection, d.Device, state, d.Since.Format(time.RFC3339), d.LastError)
 	}
 	_ = tw.Flush()
+	if len(st.Feeds) > 0 {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "BOOKING SOURCE\tSTATE\tLAST GOOD POLL\tBOOKINGS\tLAST ERROR")
+		for _, f := range st.Feeds {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.Source, feedState(f), timeOrNever(f.LastSuccess), f.Bookings, map[bool]string{true: f.LastError}[!f.OK])
+		}
+		_ = tw.Flush()
+	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POINT\tDESIRED\tACTUAL\tSOURCE\tSTATE\tWHY")
@@ -257,4 +266,28 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, "  "+ch)
 	}
 	return 0
+}
+
+// feedState says how a booking source is doing, for status.
+func feedState(f control.FeedStatus) string {
+	switch {
+	case f.OK:
+		return "ok"
+	case f.ConsecutiveFailures == 0 && f.FetchedAt.IsZero():
+		return "not polled yet"
+	case f.ConsecutiveFailures == 0:
+		return "not polled yet, planning from the last good feed of " + f.FetchedAt.Format(time.RFC3339)
+	case f.LastSuccess.IsZero() && f.FetchedAt.IsZero():
+		return fmt.Sprintf("FAILING (%d in a row), never read: no bookings from it", f.ConsecutiveFailures)
+	case f.FromCache:
+		return fmt.Sprintf("FAILING (%d in a row), planning from the last good feed of %s", f.ConsecutiveFailures, f.FetchedAt.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("FAILING (%d in a row)", f.ConsecutiveFailures)
+}
+
+func timeOrNever(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
 }

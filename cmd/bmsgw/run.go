@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,7 +351,11 @@ func (gw *gateway) follow(ctx context.Context) {
 				gw.mu.Unlock()
 				continue // from a source a reload stopped or replaced
 			}
+			if snap.Status.ConsecutiveFailures > gw.statuses[snap.Source].ConsecutiveFailures {
+				gw.metrics.Error("feed")
+			}
 			gw.statuses[snap.Source] = snap.Status
+			gw.metrics.Feed(feedStatus(snap.Source, snap.Status))
 			if !snap.Changed {
 				gw.mu.Unlock()
 				continue
@@ -399,7 +404,31 @@ func (gw *gateway) signals(ctx context.Context) {
 }
 
 // Status, SetOverride and ClearOverride serve the local API.
-func (gw *gateway) Status(ctx context.Context) (control.Status, error) { return gw.eng.Status(ctx) }
+func (gw *gateway) Status(ctx context.Context) (control.Status, error) {
+	st, err := gw.eng.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Feeds = gw.feedStatuses()
+	return st, nil
+}
+
+// feedStatuses says how each running booking source is doing, by id.
+func (gw *gateway) feedStatuses() []control.FeedStatus {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	out := make([]control.FeedStatus, 0, len(gw.statuses))
+	for id, s := range gw.statuses {
+		out = append(out, feedStatus(id, s))
+	}
+	slices.SortFunc(out, func(a, b control.FeedStatus) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
+func feedStatus(id string, s bookings.Status) control.FeedStatus {
+	return control.FeedStatus{Source: id, OK: s.ConsecutiveFailures == 0 && !s.LastSuccess.IsZero(), LastSuccess: s.LastSuccess,
+		ConsecutiveFailures: s.ConsecutiveFailures, LastError: s.LastError, FromCache: s.FromCache, FetchedAt: s.FetchedAt, Bookings: s.Bookings}
+}
 
 func (gw *gateway) SetOverride(ctx context.Context, o control.Override) error {
 	return gw.eng.SetOverride(ctx, o)
@@ -650,6 +679,7 @@ func (gw *gateway) installSource(run *sourceRun) {
 	gw.bySource[run.id] = snap.Bookings
 	gw.statuses[run.id] = snap.Status
 	gw.mu.Unlock()
+	gw.metrics.Feed(feedStatus(run.id, snap.Status))
 }
 
 // startSource polls the source until the daemon stops or stopSource.
@@ -690,6 +720,7 @@ func (gw *gateway) stopSource(id string) {
 	delete(gw.bySource, id)
 	delete(gw.statuses, id)
 	gw.mu.Unlock()
+	gw.metrics.ForgetFeed(id)
 	if run != nil && run.cancel != nil {
 		run.cancel()
 		<-run.done

@@ -746,3 +746,46 @@ func TestRunReloadAccessOutput(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Eventually(t, grants("grants-moved.csv"), 20*time.Second, 20*time.Millisecond, "the grants exported at the new path")
 }
+
+// TestRunFeedHealth: the status says how each booking feed is doing, and
+// a feed that cannot be read is shown failing.
+func TestRunFeedHealth(t *testing.T) {
+	e := newE2E(t)
+	e.vacant()
+	_, stop := e.run(cet("17:00"))
+	defer stop()
+	feed := func() control.FeedStatus {
+		st := e.status()
+		require.Len(t, st.Feeds, 1)
+		return st.Feeds[0]
+	}
+	e.eventually(10*time.Second, "the feed polled", func() bool { return feed().OK })
+	require.Equal(t, 1, feed().Bookings)
+	code, out, errOut := bmsgw(t, "status", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^BOOKING SOURCE +STATE +LAST GOOD POLL +BOOKINGS +LAST ERROR\nfeed +ok +\S+ +1`, out)
+
+	// The feed moves to a file that is broken: the reload reads it at
+	// once, and the status shows it failing with nothing to plan from.
+	base, err := os.ReadFile(e.cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(e.dir, "broken.ics"), []byte("BEGIN:VCALENDAR\r\nthis is not"), 0o644))
+	require.NoError(t, os.WriteFile(e.cfg, []byte(strings.Replace(string(base), "feed.ics", "broken.ics", 1)), 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	f := feed()
+	require.False(t, f.OK)
+	require.Positive(t, f.ConsecutiveFailures)
+	require.NotEmpty(t, f.LastError)
+	code, out, errOut = bmsgw(t, "status", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `feed +FAILING \(\d+ in a row\), never read: no bookings from it +never +0 +icalendar: `, out)
+
+	// Back to the good file: its last good copy is planned from at once
+	// and the next poll is good.
+	require.NoError(t, os.WriteFile(e.cfg, base, 0o644))
+	code, _, errOut = bmsgw(t, "reload", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	e.eventually(10*time.Second, "the feed good again", func() bool { return feed().OK })
+	require.Equal(t, 1, feed().Bookings)
+}

@@ -15,6 +15,28 @@ type Status struct {
 	DryRun  bool           `json:"dry_run"`
 	Devices []DeviceStatus `json:"devices"`
 	Points  []PointStatus  `json:"points"`
+	// Feeds are the booking feeds the plans come from. The engine does
+	// not know them: the gateway adds them.
+	Feeds []FeedStatus `json:"feeds,omitempty"`
+}
+
+// FeedStatus is the health of one booking source.
+type FeedStatus struct {
+	Source string `json:"source"`
+	// OK is set when the latest poll was good.
+	OK bool `json:"ok"`
+	// LastSuccess is when the last good poll started; zero if none.
+	LastSuccess time.Time `json:"last_success"`
+	// ConsecutiveFailures counts failed polls since the last good one,
+	// and LastError is the latest failure's error.
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	LastError           string `json:"last_error,omitempty"`
+	// FromCache is set when the bookings in use come from the last good
+	// feed kept in the state directory, fetched at FetchedAt.
+	FromCache bool      `json:"from_cache"`
+	FetchedAt time.Time `json:"fetched_at"`
+	// Bookings is how many bookings the plans use from it.
+	Bookings int `json:"bookings"`
 }
 
 // DeviceStatus is one device's health.

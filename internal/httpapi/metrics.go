@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/events"
 )
 
@@ -27,6 +28,10 @@ type Metrics struct {
 	events     *prometheus.CounterVec
 	severities *prometheus.CounterVec
 	requests   *prometheus.CounterVec
+	feedOK     *prometheus.GaugeVec
+	feedGood   *prometheus.GaugeVec
+	feedFails  *prometheus.GaugeVec
+	feedCount  *prometheus.GaugeVec
 }
 
 // Write results, the values of the result label of bmsgw_writes_total.
@@ -84,6 +89,22 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Name: "bmsgw_http_requests_total",
 			Help: "Requests to the HTTP API, by route pattern and status code.",
 		}, []string{"route", "code"}),
+		feedOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmsgw_feed_ok",
+			Help: "1 if the booking source's latest poll was good, 0 if it failed (the plans then use its last good feed).",
+		}, []string{"source"}),
+		feedGood: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmsgw_feed_last_success_timestamp_seconds",
+			Help: "When the booking source's last good poll started (Unix time); absent if it never had one.",
+		}, []string{"source"}),
+		feedFails: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmsgw_feed_consecutive_failures",
+			Help: "Failed polls of the booking source since its last good one.",
+		}, []string{"source"}),
+		feedCount: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmsgw_feed_bookings",
+			Help: "Bookings the plans use from the booking source.",
+		}, []string{"source"}),
 	}
 	// Kinds and severities are closed lists: every series exists from the
 	// start, so that rate() and alerts see 0 rather than nothing.
@@ -93,7 +114,8 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	for _, s := range events.Severities {
 		m.severities.WithLabelValues(string(s))
 	}
-	for _, c := range []prometheus.Collector{m.writes, m.errs, m.deviceUp, m.lag, m.lagHist, m.events, m.severities, m.requests} {
+	for _, c := range []prometheus.Collector{m.writes, m.errs, m.deviceUp, m.lag, m.lagHist, m.events, m.severities, m.requests,
+		m.feedOK, m.feedGood, m.feedFails, m.feedCount} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -150,6 +172,33 @@ func (m *Metrics) ForgetSite(site string) {
 		return
 	}
 	m.deviceUp.DeletePartialMatch(prometheus.Labels{"site": site})
+}
+
+// Feed records the health of a booking source after a poll.
+func (m *Metrics) Feed(f control.FeedStatus) {
+	if m == nil {
+		return
+	}
+	ok := 0.0
+	if f.OK {
+		ok = 1
+	}
+	m.feedOK.WithLabelValues(f.Source).Set(ok)
+	if !f.LastSuccess.IsZero() {
+		m.feedGood.WithLabelValues(f.Source).Set(float64(f.LastSuccess.UnixNano()) / 1e9)
+	}
+	m.feedFails.WithLabelValues(f.Source).Set(float64(f.ConsecutiveFailures))
+	m.feedCount.WithLabelValues(f.Source).Set(float64(f.Bookings))
+}
+
+// ForgetFeed drops the series of a booking source a reload removed.
+func (m *Metrics) ForgetFeed(source string) {
+	if m == nil {
+		return
+	}
+	for _, g := range []*prometheus.GaugeVec{m.feedOK, m.feedGood, m.feedFails, m.feedCount} {
+		g.DeleteLabelValues(source)
+	}
 }
 
 // ForgetConnection drops the device series of one connection of a site,

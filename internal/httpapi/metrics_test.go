@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/events"
 	"github.com/bmsgw/bmsgw/internal/journal"
 	"github.com/bmsgw/bmsgw/internal/store"
@@ -50,6 +51,9 @@ func TestMetrics(t *testing.T) {
 	m.WriteDone("valby-skole", false)
 	m.Error("journal")
 	m.DeviceUp("valby-skole", "security", false)
+	good := time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC)
+	m.Feed(control.FeedStatus{Source: "leisure", OK: true, LastSuccess: good, Bookings: 12})
+	m.Feed(control.FeedStatus{Source: "timetable", LastSuccess: good, ConsecutiveFailures: 3, FromCache: true, Bookings: 40})
 	m.DeviceUp("valby-skole", "gym_ahu", true)
 	m.DeviceUp("oerestad-skole", "hall", true)
 	m.ReconcileLag(0.25)
@@ -71,10 +75,17 @@ func TestMetrics(t *testing.T) {
 		`bmsgw_http_requests_total{code="200",route="GET /api/sites"}`:                                1,
 		`bmsgw_http_requests_total{code="401",route="GET /api/sites"}`:                                1,
 		`bmsgw_http_requests_total{code="403",route="PUT /api/sites/{site}/points/{point}/override"}`: 1,
+		`bmsgw_feed_ok{source="leisure"}`:                                                             1,
+		`bmsgw_feed_ok{source="timetable"}`:                                                           0,
+		`bmsgw_feed_consecutive_failures{source="timetable"}`:                                         3,
+		`bmsgw_feed_bookings{source="timetable"}`:                                                     40,
+		`bmsgw_feed_last_success_timestamp_seconds{source="leisure"}`:                                 float64(good.Unix()),
 	} {
 		require.Equal(t, want, metric(t, text, sample), sample)
 	}
 	require.Positive(t, metric(t, text, "go_goroutines"), "the Go collector is there")
+	m.ForgetFeed("timetable")
+	require.Equal(t, -1.0, metric(t, a.scrape(), `bmsgw_feed_ok{source="timetable"}`), "a removed source's series go")
 	m.ForgetConnection("valby-skole", "gym_ahu")
 	text = a.scrape()
 	require.Equal(t, -1.0, metric(t, text, `bmsgw_device_up{connection="gym_ahu",site="valby-skole"}`))
