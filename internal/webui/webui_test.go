@@ -324,6 +324,14 @@ func TestWebPage(t *testing.T) {
 		require.Equal(t, "tile ok", tiles["wing_b"], "armed")
 		require.Contains(t, eval[string](t, op, `document.querySelector('#points-table tr[data-point="pitch_floodlight_enable"] [data-key="actual"]').textContent`),
 			"device down: written when it is back", "a point waiting for its device says so")
+		feeds := eval[map[string][]string](t, op, `Object.fromEntries([...document.querySelectorAll("#feeds-table tr[data-feed]")].map(e =>
+			[e.dataset.feed, [e.className, e.querySelector('[data-key="state"]').textContent, e.querySelector('[data-key="bookings"]').textContent,
+				e.querySelector('[data-key="last_error"]').textContent]]))`)
+		require.Equal(t, []string{"ok", "ok", "412", ""}, feeds["leisure"])
+		require.Equal(t, "bad", feeds["timetable"][0])
+		require.Contains(t, feeds["timetable"][1], "failing (7 in a row), planning from the last good feed of ", "the failing feed and what the plans use")
+		require.Equal(t, "1,480", feeds["timetable"][2])
+		require.Equal(t, "timetable.csv: HTTP 500", feeds["timetable"][3])
 
 		why := "water leak in the gym, AHU off until the plumber leaves"
 		require.NoError(t, chromedp.Do(op,

@@ -548,6 +548,13 @@
         a.arm_at ? el("small", { text: t("area.armat") + " " + fmtTime(a.arm_at) }) : null,
         auth && auth.writable && isOperator() ? el("button", { type: "button", class: "override", "data-point": auth.id, text: t("override.button"), onclick: () => openOverride(s, auth) }) : null);
     }));
+    table($("feeds-table"), [
+      { key: "source", label: t("feed.source") },
+      { key: "state", label: t("feed.state"), get: feedState },
+      { key: "last_success", label: t("feed.lastgood"), get: (f) => f.last_success && !f.last_success.startsWith("0001") ? fmtTime(f.last_success) : t("feed.never") },
+      { key: "bookings", label: t("feed.bookings"), num: 0 },
+      { key: "last_error", label: "", get: (f) => f.ok ? "" : f.last_error || "" },
+    ], (status.feeds || []).map((f) => Object.assign({ $attrs: { "data-feed": f.source, class: f.ok ? "ok" : "bad" } }, f)));
     const cols = [
       { key: "point", label: t("status.point") },
       { key: "desired", label: t("status.desired"), get: (p) => p.desired_text },
@@ -567,6 +574,15 @@
     }
     table($("points-table"), cols, status.points.map((p) => Object.assign({ $attrs: { "data-point": p.point, class: p.override ? "overridden" : "" } }, p)));
     for (const th of $("points-table").querySelectorAll("[data-key=actions]")) th.classList.add("noexport");
+  }
+  // feedState says how a booking source is doing, as bmsgw status does.
+  function feedState(f) {
+    const never = !f.fetched_at || f.fetched_at.startsWith("0001");
+    if (f.ok) return t("feed.ok");
+    if (!f.consecutive_failures) return never ? t("feed.waiting") : t("feed.waiting") + ", " + t("feed.cached") + " " + fmtTime(f.fetched_at);
+    const failing = t("feed.failing").replace("{n}", String(f.consecutive_failures));
+    if (never) return failing + ", " + t("feed.none");
+    return f.from_cache ? failing + ", " + t("feed.cached") + " " + fmtTime(f.fetched_at) : failing;
   }
   function openOverride(s, p) {
     const f = $("override-form");
