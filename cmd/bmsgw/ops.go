@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/bmsgw/bmsgw/internal/config"
 	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/localapi"
+	"github.com/bmsgw/bmsgw/internal/site"
 )
 
 // dialDaemon finds the running gateway of a config through its state
@@ -154,13 +156,15 @@ func parseValue(labels map[string]float64, s string) (float64, error) {
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", stderr, "status [-c CONFIG] [--format table|json]")
+	fs := newFlags("status", stderr, "status [-c CONFIG] [--site ID] [--problems] [--format table|json]")
 	cfg := fs.String("c", defaultConfig(), "gateway config `file` ($BMSGW_CONFIG)")
 	format := fs.String("format", "table", "table or json")
+	siteID := fs.String("site", "", "only this site `id` (and the booking sources it uses)")
+	problems := fs.Bool("problems", false, "only what needs looking at: devices down, failing booking sources, points not in their desired state")
 	if rest, err := parseFlags(fs, args); err != nil || len(rest) > 0 {
 		return 2
 	}
-	_, c, ok := dialDaemon(*cfg, stderr)
+	g, c, ok := dialDaemon(*cfg, stderr)
 	if !ok {
 		return 1
 	}
@@ -168,6 +172,17 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "bmsgw: %v\n", err)
 		return 1
+	}
+	if *siteID != "" {
+		s := g.Site(*siteID)
+		if s == nil {
+			fmt.Fprintf(stderr, "bmsgw: no site %q in %s\n", *siteID, *cfg)
+			return 1
+		}
+		st = siteStatus(st, s)
+	}
+	if *problems {
+		st = problemStatus(st)
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -199,21 +214,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POINT\tDESIRED\tACTUAL\tSOURCE\tSTATE\tWHY")
 	for _, p := range st.Points {
-		state := "ok"
-		switch {
-		case p.Desired == nil && p.Override == nil:
-			state = "not scheduled (no space binds it)"
-		case p.Pending:
-			state = "writing"
-		case p.DeviceDown && !p.InSync:
-			state = "device down: written when it is back"
-		case p.LastError != "":
-			state = "ERROR: " + p.LastError
-		case !p.ExternalUntil.IsZero():
-			state = "changed at BMS, respected until " + p.ExternalUntil.Format("15:04")
-		case !p.InSync:
-			state = "differs"
-		}
+		state := pointState(p)
 		actual := p.ActualText
 		if p.Actual == nil {
 			actual = "?"
@@ -290,4 +291,52 @@ func timeOrNever(t time.Time) string {
 		return "never"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// pointState says how a point is doing, for status.
+func pointState(p control.PointStatus) string {
+	switch {
+	case p.Desired == nil && p.Override == nil:
+		return "not scheduled (no space binds it)"
+	case p.Pending:
+		return "writing"
+	case p.DeviceDown && !p.InSync:
+		return "device down: written when it is back"
+	case p.LastError != "":
+		return "ERROR: " + p.LastError
+	case !p.ExternalUntil.IsZero():
+		return "changed at BMS, respected until " + p.ExternalUntil.Format("15:04")
+	case !p.InSync:
+		return "differs"
+	}
+	return "ok"
+}
+
+// siteStatus keeps what concerns one site: its devices, its points and
+// the booking sources it uses.
+func siteStatus(st control.Status, s *site.Site) control.Status {
+	uses := map[string]bool{}
+	for _, r := range s.Sources {
+		uses[r.Source] = true
+	}
+	st.Devices = slices.DeleteFunc(st.Devices, func(d control.DeviceStatus) bool { return d.Site != s.ID })
+	st.Points = slices.DeleteFunc(st.Points, func(p control.PointStatus) bool { return p.Site != s.ID })
+	st.Feeds = slices.DeleteFunc(st.Feeds, func(f control.FeedStatus) bool { return !uses[f.Source] })
+	return st
+}
+
+// problemStatus keeps what needs looking at: devices down, booking
+// sources whose last poll failed, points not as they should be (a point
+// being written, or no space binds, is not a problem).
+func problemStatus(st control.Status) control.Status {
+	st.Devices = slices.DeleteFunc(st.Devices, func(d control.DeviceStatus) bool { return d.Up })
+	st.Feeds = slices.DeleteFunc(st.Feeds, func(f control.FeedStatus) bool { return f.OK || f.ConsecutiveFailures == 0 })
+	st.Points = slices.DeleteFunc(st.Points, func(p control.PointStatus) bool {
+		switch pointState(p) {
+		case "ok", "writing", "not scheduled (no space binds it)":
+			return true
+		}
+		return false
+	})
+	return st
 }

@@ -780,6 +780,22 @@ func TestRunFeedHealth(t *testing.T) {
 	code, out, errOut = bmsgw(t, "status", "-c", e.cfg)
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `feed +FAILING \(\d+ in a row\), never read: no bookings from it +never +0 +icalendar: `, out)
+	// Only what needs looking at: the failing feed, not the points in
+	// their desired state; and one site with the sources it uses.
+	e.eventually(5*time.Second, "every point in sync", func() bool {
+		return !slices.ContainsFunc(e.status().Points, func(p control.PointStatus) bool { return p.Desired != nil && !p.InSync })
+	})
+	code, out, errOut = bmsgw(t, "status", "--problems", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^feed +FAILING`, out)
+	require.NotContains(t, out, "e2e/gym_mode")
+	code, out, errOut = bmsgw(t, "status", "--site", "e2e", "-c", e.cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "e2e/gym_mode")
+	require.Contains(t, out, "FAILING")
+	code, _, errOut = bmsgw(t, "status", "--site", "nowhere", "-c", e.cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `no site "nowhere"`)
 
 	// Back to the good file: its last good copy is planned from at once
 	// and the next poll is good.
