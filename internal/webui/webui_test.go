@@ -227,6 +227,13 @@ func TestWebPage(t *testing.T) {
 			ids = append(ids, s.ID)
 		}
 		require.Equal(t, ids, eval[[]string](t, op, `[...document.querySelectorAll("#week-grid .row.space")].map(r => r.dataset.space)`))
+		// The school's timetable feed is failing (the fixture's): the
+		// week says the plan may miss its latest changes.
+		waitJS(t, op, `!document.getElementById("feeds-note").hidden`)
+		note := eval[string](t, op, `document.getElementById("feeds-note").textContent`)
+		require.Contains(t, note, "Booking feed failing, the plan may miss its latest changes:")
+		require.Contains(t, note, "timetable: failing (7 in a row), planning from the last good feed of ")
+		require.NotContains(t, note, "leisure", "only the failing feed")
 		screenshot(t, op, "#view-week", weekShot)
 	})
 
