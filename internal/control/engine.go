@@ -47,7 +47,6 @@ const (
 // schedule compiler satisfies it.
 type Plan interface {
 	ValueAt(pointID string, t time.Time) (schedule.Change, bool)
-	Timeline(pointID string) []schedule.Change
 	// NextChange returns when a point next changes after t (not its
 	// initial value), false when it does not change again in the plan.
 	NextChange(pointID string, t time.Time) (time.Time, bool)
@@ -153,7 +152,7 @@ type Engine struct {
 }
 
 // startDriver starts the writer and the watcher of a driver. With later
-// set, the watcher waits for startWatch.
+// set, the watcher waits for startWatches.
 func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64, later bool) {
 	ch := make(chan []job, 16)
 	e.workers[d] = ch
@@ -304,7 +303,8 @@ type pointState struct {
 	gone        bool      // replaced or removed by a reload
 	// primed is set once the engine knows what the device held when it
 	// started (its first reading is in), so that a restart writes only
-	// what differs; points added by a reload start primed.
+	// what differs; points a reload adds to a running driver start
+	// primed, those of a new driver are read first.
 	primed bool
 }
 
@@ -637,12 +637,35 @@ func (e *Engine) Run(ctx context.Context) error {
 // current one is taken.
 func (e *Engine) rebuildTransitions(now time.Time) {
 	e.trGen++
-	e.transitions.reset()
+	e.transitions = timetableOf(e.asks(), now)
+}
+
+// ask is what working out a point's next transition needs, taken on the
+// Run goroutine.
+type ask struct {
+	ps   *pointState
+	plan Plan
+	id   string
+}
+
+func (e *Engine) asks() []ask {
+	asks := make([]ask, 0, len(e.points))
 	for _, ps := range e.points {
-		if at, ok := ps.site.plan.NextChange(ps.point.ID, now); ok {
-			e.transitions.add(at, ps)
+		asks = append(asks, ask{ps, ps.site.plan, ps.point.ID})
+	}
+	return asks
+}
+
+// timetableOf asks the plans for each point's next change after now.
+func timetableOf(asks []ask, now time.Time) transitions {
+	var t transitions
+	t.reset()
+	for _, a := range asks {
+		if at, ok := a.plan.NextChange(a.id, now); ok {
+			t.add(at, a.ps)
 		}
 	}
+	return t
 }
 
 // timetableWait is the longest Run holds back working out its first
@@ -662,26 +685,11 @@ type timetable struct {
 // another goroutine, from what the points and plans are now; the result
 // arrives on the channel returned.
 func (e *Engine) buildTransitionsAsync(now time.Time) <-chan timetable {
-	type ask struct {
-		ps   *pointState
-		plan Plan
-		id   string
-	}
-	asks := make([]ask, 0, len(e.points))
-	for _, ps := range e.points {
-		asks = append(asks, ask{ps, ps.site.plan, ps.point.ID})
-	}
+	asks := e.asks()
 	out := make(chan timetable, 1)
 	gen := e.trGen
 	go func() { // owned: it only computes, and out is buffered
-		t := timetable{gen: gen}
-		t.transitions.reset()
-		for _, a := range asks {
-			if at, ok := a.plan.NextChange(a.id, now); ok {
-				t.transitions.add(at, a.ps)
-			}
-		}
-		out <- t
+		out <- timetable{transitions: timetableOf(asks, now), gen: gen}
 	}()
 	return out
 }
@@ -1274,11 +1282,9 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 				_ = e.cfg.Journal.Device(ctx, rec)
 				if st.Up {
 					e.log.Info("device up", "site", rec.Site, "conn", c, "device", st.Device)
-					for _, ps := range e.points {
-						if ps.driver == d {
-							ps.retryAt, ps.attempts = time.Time{}, 0
-							e.dirty.mark(ps)
-						}
+					for _, ps := range e.driverStates[d] {
+						ps.retryAt, ps.attempts = time.Time{}, 0
+						e.dirty.mark(ps)
 					}
 				} else {
 					e.log.Warn("device down", "site", rec.Site, "conn", c, "device", st.Device, "err", st.LastError)

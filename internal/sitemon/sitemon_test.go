@@ -160,7 +160,7 @@ func TestAccessPointsFollowTheGrants(t *testing.T) {
 	}
 	_, p := newRig(t, s, bs)
 	var got []string
-	for _, ch := range p.Timeline("hall_door_club") {
+	for _, ch := range p.(*schedule.Overlay).Timeline("hall_door_club") {
 		got = append(got, ch.At.Format("15:04")+" "+ch.Point.Format(ch.Value))
 	}
 	require.Equal(t, []string{"00:00 false", "18:45 true", "21:15 false"}, got,
