@@ -86,6 +86,8 @@ func (b *apiBackend) Windows(_ context.Context, siteID, spaceID string, from, to
 
 func (b *apiBackend) Status(ctx context.Context) (control.Status, error) { return b.gw.Status(ctx) }
 
+func (b *apiBackend) Feeds() []control.FeedStatus { return b.gw.feedStatuses() }
+
 func (b *apiBackend) SetOverride(ctx context.Context, o control.Override) error {
 	return b.gw.eng.SetOverride(ctx, o)
 }

@@ -39,8 +39,11 @@ type Backend interface {
 	// Windows returns the occupancy windows of a space of a site that
 	// overlap [from, to).
 	Windows(ctx context.Context, site, space string, from, to time.Time) ([]schedule.Window, error)
-	// Status returns the engine's status.
+	// Status returns the gateway's status: devices, points and feeds.
 	Status(ctx context.Context) (control.Status, error)
+	// Feeds returns the health of each booking source, without the
+	// engine's status of every point.
+	Feeds() []control.FeedStatus
 	// SetOverride sets an override; Who is the name of the token that
 	// asked, Until is in the future.
 	SetOverride(ctx context.Context, o control.Override) error

@@ -234,6 +234,15 @@ func (s *Server) windows(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, out)
 }
 
+// feeds answers GET /api/feeds.
+func (s *Server) feeds(w http.ResponseWriter, _ *http.Request) {
+	fs := s.b.Feeds()
+	if fs == nil {
+		fs = []control.FeedStatus{}
+	}
+	reply(w, http.StatusOK, fs)
+}
+
 // status answers GET /api/status, of every site or of one.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

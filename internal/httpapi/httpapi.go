@@ -114,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	s.handle("DELETE /api/sites/{site}/points/{point}/override", RoleOperator, "clear an override", s.clearOverride)
 
 	s.handle("GET /api/status", RoleViewer, "devices and points: desired, actual, why", s.status)
+	s.handle("GET /api/feeds", RoleViewer, "the booking sources' health", s.feeds)
 	s.handle("GET /api/events", RoleViewer, "stored events", s.listEvents)
 	s.handle("GET /api/events/stream", RoleViewer, "events as server-sent events, live", s.streamEvents)
 	s.handle("GET /api/reports/noshows", RoleViewer, "the no-show report per organiser", s.noShows)

@@ -155,6 +155,7 @@ var calls = map[string]endpointCall{
 	"GET /api/sites/{site}/windows": {http.MethodGet, "/api/sites/valby-skole/windows?from=2026-11-23&to=2026-11-30", nil, 200},
 	"POST /api/sites/{site}/round":  {http.MethodPost, "/api/sites/valby-skole/round", nil, 200},
 	"GET /api/status":               {http.MethodGet, "/api/status", nil, 200},
+	"GET /api/feeds":                {http.MethodGet, "/api/feeds", nil, 200},
 	"GET /api/events":               {http.MethodGet, "/api/events?since=2026-11-01T00:00:00Z", nil, 200},
 	"GET /api/events/stream":        {http.MethodGet, "/api/events/stream?since=2026-11-01T00:00:00Z", nil, 200},
 	"GET /api/reports/noshows":      {http.MethodGet, "/api/reports/noshows?since=2026-11-23&site=valby-skole", nil, 200},

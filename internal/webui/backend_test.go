@@ -136,13 +136,18 @@ func (b *refBackend) Windows(_ context.Context, siteID, space string, from, to t
 
 // Status: every writable point's desired value from the plan (or the
 // override); an engine without devices has no actual values.
-func (b *refBackend) Status(context.Context) (control.Status, error) {
-	st := control.Status{Time: b.now, Devices: []control.DeviceStatus{}, Points: []control.PointStatus{}, Feeds: []control.FeedStatus{
+// Feeds: the school's timetable export has been failing since the
+// morning.
+func (b *refBackend) Feeds() []control.FeedStatus {
+	return []control.FeedStatus{
 		{Source: "leisure", OK: true, LastSuccess: b.now.Add(-time.Minute), FetchedAt: b.now.Add(-time.Minute), Bookings: 412},
-		// The school's timetable export has been failing since the morning.
 		{Source: "timetable", LastSuccess: b.now.Add(-9 * time.Hour), ConsecutiveFailures: 7, LastError: "timetable.csv: HTTP 500",
 			FromCache: true, FetchedAt: b.now.Add(-9 * time.Hour), Bookings: 1480},
-	}}
+	}
+}
+
+func (b *refBackend) Status(context.Context) (control.Status, error) {
+	st := control.Status{Time: b.now, Devices: []control.DeviceStatus{}, Points: []control.PointStatus{}, Feeds: b.Feeds()}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.g.Sites {

@@ -270,16 +270,16 @@
     const from = dateStr(mon), to = dateStr(dateOf(monN + 7));
     const period = "from=" + from + "&to=" + to;
     const base = "/api/sites/" + enc(s.id);
-    const [spaces, windows, plan, points, bookings, status] = await Promise.all([
+    const [spaces, windows, plan, points, bookings, feeds] = await Promise.all([
       api(base + "/spaces"), api(base + "/windows?" + period), api(base + "/plan?" + period), pointsOf(s),
       api(base + "/bookings?" + period).catch((e) => { if (e.status === 404 || e.status === 503) return null; throw e; }),
-      api("/api/status?site=" + enc(s.id)).catch(() => null),
+      api("/api/feeds").catch(() => null),
     ]);
     if (seq !== renderSeq) return;
     $("week-note").hidden = bookings !== null;
     $("week-note").textContent = t("week.nobookings");
     // A failing booking feed: the plan shown is from its last good copy.
-    const failing = ((status && status.feeds) || []).filter((f) => !f.ok && f.consecutive_failures > 0);
+    const failing = (feeds || []).filter((f) => !f.ok && f.consecutive_failures > 0);
     $("feeds-note").hidden = failing.length === 0;
     $("feeds-note").textContent = failing.map((f) => f.source + ": " + feedState(f)).join(" · ");
     if (failing.length) $("feeds-note").prepend(el("strong", { text: t("week.feedsfailing") + " " }));
