@@ -19,15 +19,13 @@ import (
 func reloadChanges(old, ng *config.Gateway, st control.Status) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
-	for _, s := range ng.Sites {
-		if old.Site(s.ID) == nil {
-			add("add site %s (%s, %s)", s.ID, plural(len(s.Points), "point"), plural(len(s.Connections), "connection"))
-		}
+	added, removed := siteDiff(old, ng)
+	for _, id := range added {
+		s := ng.Site(id)
+		add("add site %s (%s, %s)", s.ID, plural(len(s.Points), "point"), plural(len(s.Connections), "connection"))
 	}
-	for _, s := range old.Sites {
-		if ng.Site(s.ID) == nil {
-			add("remove site %s: its connections are closed, its points left as they are", s.ID)
-		}
+	for _, id := range removed {
+		add("remove site %s: its connections are closed, its points left as they are", id)
 	}
 	for _, s := range ng.Sources {
 		switch prev := old.Source(s.ID); {
@@ -73,6 +71,22 @@ func reloadChanges(old, ng *config.Gateway, st control.Status) []string {
 		add("replace the HTTP API's tokens")
 	}
 	return out
+}
+
+// siteDiff returns the ids of the sites ng adds to old and of those it
+// removes, in config order.
+func siteDiff(old, ng *config.Gateway) (added, removed []string) {
+	for _, s := range ng.Sites {
+		if old.Site(s.ID) == nil {
+			added = append(added, s.ID)
+		}
+	}
+	for _, s := range old.Sites {
+		if ng.Site(s.ID) == nil {
+			removed = append(removed, s.ID)
+		}
+	}
+	return added, removed
 }
 
 // siteChanges lists what changes in a site that stays: connections
@@ -181,7 +195,7 @@ func checkReload(old, ng *config.Gateway) error {
 	if jn, jo := journalOptions(ng), journalOptions(old); jn.Retention != jo.Retention || jn.KeepPersonal != jo.KeepPersonal || jn.PersonalRetention != jo.PersonalRetention {
 		why = append(why, "the journal's retention or the keeping of card holders changed")
 	}
-	if !sameSimulate(ng.Simulate, old.Simulate) {
+	if !reflect.DeepEqual(ng.Simulate, old.Simulate) { // a site's own device simulators follow the site
 		why = append(why, "the simulate: section changed")
 	}
 	if len(why) > 0 {

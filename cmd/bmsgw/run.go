@@ -109,7 +109,6 @@ type gateway struct {
 	reloading sync.Mutex
 	mu        sync.Mutex
 	bySource  map[string][]booking.Booking
-	statuses  map[string]bookings.Status
 	// drivers by site and connection id; every driver ever made, for
 	// closing at exit.
 	drivers map[string]map[string]control.Driver
@@ -133,7 +132,7 @@ type gateway struct {
 }
 
 func runGateway(ctx context.Context, g *config.Gateway, f runFlags, clock control.Clock, logger *slog.Logger) error {
-	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{}, statuses: map[string]bookings.Status{},
+	gw := &gateway{cfgPath: f.cfg, g: g, clock: clock, log: logger, bySource: map[string][]booking.Booking{},
 		monitors: map[string]*monitorRun{}, accessKick: make(chan struct{}, 1), plans: map[string]*schedule.Compiler{}}
 
 	jr, j, closeJournal, err := openJournal(ctx, g, gw.config, logger)
@@ -351,10 +350,10 @@ func (gw *gateway) follow(ctx context.Context) {
 				gw.mu.Unlock()
 				continue // from a source a reload stopped or replaced
 			}
-			if snap.Status.ConsecutiveFailures > gw.statuses[snap.Source].ConsecutiveFailures {
+			if snap.Status.ConsecutiveFailures > ts.run.status.ConsecutiveFailures {
 				gw.metrics.Error("feed")
 			}
-			gw.statuses[snap.Source] = snap.Status
+			ts.run.status = snap.Status
 			gw.metrics.Feed(feedStatus(snap.Source, snap.Status))
 			if !snap.Changed {
 				gw.mu.Unlock()
@@ -417,9 +416,9 @@ func (gw *gateway) Status(ctx context.Context) (control.Status, error) {
 func (gw *gateway) feedStatuses() []control.FeedStatus {
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
-	out := make([]control.FeedStatus, 0, len(gw.statuses))
-	for id, s := range gw.statuses {
-		out = append(out, feedStatus(id, s))
+	out := make([]control.FeedStatus, 0, len(gw.sources))
+	for id, run := range gw.sources {
+		out = append(out, feedStatus(id, run.status))
 	}
 	slices.SortFunc(out, func(a, b control.FeedStatus) int { return strings.Compare(a.Source, b.Source) })
 	return out
@@ -532,17 +531,7 @@ func (gw *gateway) Reload(ctx context.Context, check bool) ([]string, error) {
 		c, bs := gw.compile(s)
 		plans[s.ID], compilers[s.ID], compiled[s.ID] = c, c, bs
 	}
-	var addedSites, removedSites []string
-	for _, s := range ng.Sites {
-		if old.Site(s.ID) == nil {
-			addedSites = append(addedSites, s.ID)
-		}
-	}
-	for _, s := range old.Sites {
-		if ng.Site(s.ID) == nil {
-			removedSites = append(removedSites, s.ID)
-		}
-	}
+	addedSites, removedSites := siteDiff(old, ng)
 	if ng.Simulate != nil && ng.Simulate.Devices {
 		for _, s := range ng.Sites {
 			// A new site gets its simulators; a site whose connections or
@@ -623,6 +612,7 @@ type sourceRun struct {
 	src    *bookings.Source
 	cancel context.CancelFunc // nil until started
 	done   chan struct{}
+	status bookings.Status // after its latest poll, under gw.mu
 }
 
 // sourceSnapshot is a feed snapshot from a source run: follow drops the
@@ -677,7 +667,7 @@ func (gw *gateway) installSource(run *sourceRun) {
 	gw.mu.Lock()
 	gw.sources[run.id] = run
 	gw.bySource[run.id] = snap.Bookings
-	gw.statuses[run.id] = snap.Status
+	run.status = snap.Status
 	gw.mu.Unlock()
 	gw.metrics.Feed(feedStatus(run.id, snap.Status))
 }
@@ -718,19 +708,12 @@ func (gw *gateway) stopSource(id string) {
 	run := gw.sources[id]
 	delete(gw.sources, id)
 	delete(gw.bySource, id)
-	delete(gw.statuses, id)
 	gw.mu.Unlock()
 	gw.metrics.ForgetFeed(id)
 	if run != nil && run.cancel != nil {
 		run.cancel()
 		<-run.done
 	}
-}
-
-// sameSimulate reports whether two simulate: sections start the same
-// simulators (a site's own device simulators follow the site).
-func sameSimulate(a, b *config.Simulate) bool {
-	return reflect.DeepEqual(a, b)
 }
 
 // sameSource reports whether two configs of a source poll the same feed
