@@ -153,14 +153,9 @@ func unorder(buf []byte, a *site.ModbusAddress, regs []uint16) []byte {
 	return b
 }
 
-// order is the inverse of unorder: it lays the value's big-endian bytes
-// out as wire registers.
-func order(p *site.Point, b []byte) []uint16 {
-	return appendOrdered(nil, p, b)
-}
-
-// appendOrdered appends to dst the registers of big-endian bytes b in the
-// point's byte and word order.
+// appendOrdered is the inverse of unorder: it appends to dst the wire
+// registers of the value's big-endian bytes b, in the point's byte and
+// word order.
 func appendOrdered(dst []uint16, p *site.Point, b []byte) []uint16 {
 	n := len(b) / 2
 	dst = slices.Grow(dst, n)
@@ -179,15 +174,9 @@ func appendOrdered(dst []uint16, p *site.Point, b []byte) []uint16 {
 	return dst[:len(dst)+n]
 }
 
-// encodeRegisters returns the wire registers that hold engineering value v
-// of a register point that is not a bit. It refuses values the data type
-// cannot hold.
-func encodeRegisters(p *site.Point, v float64) ([]uint16, error) {
-	return appendRegisters(nil, p, v)
-}
-
-// appendRegisters appends to dst what encodeRegisters returns: a write
-// of many points encodes into one array.
+// appendRegisters appends to dst the wire registers that hold engineering
+// value v of a register point that is not a bit (a write of many points
+// encodes into one array). It refuses values the data type cannot hold.
 func appendRegisters(dst []uint16, p *site.Point, v float64) ([]uint16, error) {
 	raw := (v - p.Offset) / scale(p)
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {

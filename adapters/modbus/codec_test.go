@@ -39,7 +39,7 @@ func TestCodecWireLayout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := hr("p", 0, tc.typ, orders(tc.byteO, tc.word))
-			got, err := encodeRegisters(p, tc.value)
+			got, err := appendRegisters(nil, p, tc.value)
 			require.NoError(t, err)
 			require.Equal(t, tc.wire, got)
 			require.Equal(t, tc.value, decodeRegisters(p, tc.wire))
@@ -49,13 +49,13 @@ func TestCodecWireLayout(t *testing.T) {
 
 func TestCodecScaleOffset(t *testing.T) {
 	p := hr("sp", 0, site.TypeInt16, func(p *site.Point) { p.Scale, p.Offset = 0.1, -50 })
-	regs, err := encodeRegisters(p, 21.5) // raw (21.5+50)/0.1 = 715
+	regs, err := appendRegisters(nil, p, 21.5) // raw (21.5+50)/0.1 = 715
 	require.NoError(t, err)
 	require.Equal(t, []uint16{715}, regs)
 	require.InDelta(t, 21.5, decodeRegisters(p, regs), 1e-9)
 
 	zero := hr("z", 0, site.TypeUint16, func(p *site.Point) { p.Scale = 0 })
-	regs, err = encodeRegisters(zero, 7)
+	regs, err = appendRegisters(nil, zero, 7)
 	require.NoError(t, err)
 	require.Equal(t, []uint16{7}, regs, "scale 0 means 1")
 }
@@ -80,7 +80,7 @@ func TestCodecRefusesWhatDoesNotFit(t *testing.T) {
 		{"infinity", hr("p", 0, site.TypeFloat32), math.Inf(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := encodeRegisters(tc.p, tc.value)
+			_, err := appendRegisters(nil, tc.p, tc.value)
 			require.ErrorIs(t, err, ErrNotEncodable)
 		})
 	}

@@ -292,7 +292,6 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 		unit uint8
 		addr uint16
 	}
-	var rmw map[rmwKey]int // index in out
 	isRMW := func(it writeItem) bool {
 		return it.p.Modbus.Table == site.HoldingRegister && it.p.Type == site.TypeBool
 	}
@@ -301,6 +300,7 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 	rest := items
 	if slices.ContainsFunc(items, isRMW) {
 		rest = make([]writeItem, 0, len(items))
+		rmw := map[rmwKey]int{} // index in out
 		for _, it := range items {
 			if !isRMW(it) {
 				rest = append(rest, it)
@@ -312,9 +312,6 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 				out[i].items = append(out[i].items, it)
 				out[i].Points = append(out[i].Points, it.p.ID)
 				continue
-			}
-			if rmw == nil {
-				rmw = map[rmwKey]int{}
 			}
 			rmw[k] = len(out)
 			out = append(out, writeBatch{Request: Request{
