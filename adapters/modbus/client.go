@@ -90,25 +90,18 @@ type readPlan struct {
 	dups    [][2]int // {first listing, repeat} of points listed more than once
 }
 
-// wire is what reading a point depends on: its address and type for
-// planning, scale and offset for decoding, and its id. Reads decode from
-// the plan's copy, so that they touch each point only once, in fits.
+// wire is what a read plan depends on of a point: its address and type.
+// Decoding takes the id, scale and offset from the point itself.
 type wire struct {
-	id            string
-	addr          site.ModbusAddress
-	typ           site.DataType
-	scale, offset float64
-	ok            bool // the point has an address
+	addr site.ModbusAddress
+	typ  site.DataType
 }
 
 func wireOf(p *site.Point) wire {
-	if p == nil {
+	if p == nil || p.Modbus == nil {
 		return wire{}
 	}
-	if p.Modbus == nil {
-		return wire{id: p.ID}
-	}
-	return wire{p.ID, *p.Modbus, p.Type, p.Scale, p.Offset, true}
+	return wire{*p.Modbus, p.Type}
 }
 
 // fits reports whether the plan still holds for points.
@@ -192,10 +185,32 @@ func (c *Client) newPlan(points []*site.Point) *readPlan {
 	return pl
 }
 
+// writeScratch holds the arrays Write encodes into, kept for the next
+// Write once no request holds them.
+type writeScratch struct {
+	items []writeItem
+	regs  []uint16
+}
+
+var writeScratches = sync.Pool{New: func() any { return new(writeScratch) }}
+
+func (sc *writeScratch) put(items []writeItem, regs []uint16) {
+	clear(items[:cap(items)])
+	sc.items, sc.regs = items[:0], regs[:0]
+	writeScratches.Put(sc)
+}
+
 // Read reads the points now, with as few requests as the limits allow,
 // and returns one Reading per point in the same order.
 func (c *Client) Read(ctx context.Context, points []*site.Point) []control.Reading {
-	out := make([]control.Reading, len(points))
+	return c.ReadInto(ctx, points, nil)
+}
+
+// ReadInto is Read returning its readings in out's array when it is large
+// enough (control.ReaderInto): the engine hands back the buffers of the
+// readings it has taken.
+func (c *Client) ReadInto(ctx context.Context, points []*site.Point, out []control.Reading) []control.Reading {
+	out = slices.Grow(out[:0], len(points))[:len(points)]
 	pl := c.planFor(points)
 	c.read(ctx, pl, func(i int, r control.Reading) { out[i] = r }, false)
 	for _, d := range pl.dups {
@@ -289,15 +304,15 @@ func (c *Client) runReads(ctx context.Context, pl *readPlan, batches []readBatch
 		now := time.Now()
 		bits := isBitTable(b.Table)
 		for _, i := range b.idx {
-			w := &pl.wires[i]
+			w, p := &pl.wires[i], pl.points[i]
 			off := int(w.addr.Address) - int(b.Start)
 			var v float64
 			if bits {
 				v = decodeBit(j.bits[off])
 			} else {
-				v = decode(w.typ, &w.addr, w.scale, w.offset, j.regs[off:off+widthOf(b.Table, w.typ)])
+				v = decode(w.typ, &w.addr, p.Scale, p.Offset, j.regs[off:off+widthOf(b.Table, w.typ)])
 			}
-			emit(i, control.Reading{Point: w.id, Value: v, Time: now})
+			emit(i, control.Reading{Point: p.ID, Value: v, Time: now})
 		}
 	}
 	for left := len(jobs); left > 0; {
@@ -350,9 +365,10 @@ func (c *Client) emitErr(b *readBatch, err error, emit func(int, control.Reading
 func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
 	errs := make([]error, len(ws))
 	lim := c.s.limits()
-	items := make([]writeItem, 0, len(ws))
+	sc := writeScratches.Get().(*writeScratch)
+	items := slices.Grow(sc.items[:0], len(ws))
 	// The registers of every write in one array, sized for the widest.
-	regs := make([]uint16, 0, 4*len(ws))
+	regs := slices.Grow(sc.regs[:0], 4*len(ws))
 	for i, w := range ws {
 		it, err := c.encode(i, w, lim, &regs)
 		if err != nil {
@@ -415,12 +431,17 @@ func (c *Client) Write(ctx context.Context, ws []control.Write) []error {
 		case <-last:
 		case <-ctx.Done():
 		}
+		over := true
 		for k := range jobs {
 			if err := ctx.Err(); !jobs[k].over.Load() {
 				result(batches[jobs[k].batch], err)
+				over = false
 				continue
 			}
 			result(batches[jobs[k].batch], jobs[k].err)
+		}
+		if over { // no request still holds the arrays
+			sc.put(items, regs)
 		}
 		return errs
 	}
@@ -540,7 +561,7 @@ func (c *Client) Watch(ctx context.Context, points []*site.Point, out chan<- con
 		gen := c.gen
 		c.mu.Unlock()
 		if !pl.fits(points, gen) {
-			pl = c.newPlan(points)
+			pl = c.planFor(points) // the engine's first read made it
 		}
 		stopped := false
 		c.read(ctx, pl, func(_ int, r control.Reading) {
@@ -588,4 +609,7 @@ func (c *Client) States() []control.DeviceState {
 }
 
 // Interface guards.
-var _ control.Driver = (*Client)(nil)
+var (
+	_ control.Driver     = (*Client)(nil)
+	_ control.ReaderInto = (*Client)(nil)
+)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/bmsgw/bmsgw/internal/site"
 )
@@ -170,13 +171,23 @@ type span struct {
 	start, end int // [start, end)
 }
 
+// spanPool holds planReads' working arrays: a cold start plans the reads
+// of every device at once.
+var spanPool = sync.Pool{New: func() any { return new([]span) }}
+
 // planReads plans the reads of the points that have a valid address. A
 // point listed more than once is read once, at its first index. Groups
 // (unit and table) for which noGaps is true are planned without reading
 // through gaps. It sorts the points once and builds no maps: Read plans
 // every read-back slice the engine hands it.
 func planReads(points []*site.Point, lim Limits, noGaps func(groupKey) bool) []readBatch {
-	spans := make([]span, 0, len(points))
+	sp := spanPool.Get().(*[]span)
+	spans := slices.Grow((*sp)[:0], len(points))
+	defer func() {
+		clear(spans[:cap(spans)])
+		*sp = spans[:0]
+		spanPool.Put(sp)
+	}()
 	for i, p := range points {
 		if p == nil || checkPoint(p) != nil {
 			continue

@@ -74,6 +74,16 @@ type Driver interface {
 	Close() error
 }
 
+// ReaderInto is a Driver that can return its readings in a slice the
+// caller gives: the engine hands back the buffers of readings it has
+// taken, so that reading back every write does not allocate anew.
+type ReaderInto interface {
+	// ReadInto is Read returning the readings in out's array (out's
+	// length does not matter; it grows as needed). Every element up to
+	// len(points) is set.
+	ReadInto(ctx context.Context, points []*site.Point, out []Reading) []Reading
+}
+
 // Errors every driver returns for writes it refuses before they reach the
 // wire: the guard rails.
 var (
