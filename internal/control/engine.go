@@ -123,18 +123,20 @@ type Engine struct {
 	results  chan writeResults
 	readings chan readings
 	firsts   chan firstRead // the first reads of drivers, at start and after a reload
+	readBufs sync.Pool      // of *[]Reading, see read and release
 
 	// Fields below are owned by the Run goroutine.
-	points       map[pointKey]*pointState          // by site and point id
+	byKey        map[pointKey]*pointState          // by site and point id, made by pointIndex
 	byDriver     map[Driver]map[string]*pointState // by driver and point id, made by lookup
 	driverStates map[Driver][]*pointState          // by driver
 	driverSite   map[Driver]string
 	due          map[Driver][]*pointState // reconcile's lists, kept for their arrays
 	dueDrivers   []Driver
+	freeJobs     [][]job // the arrays of batches whose results are in, for jobBuf
 	transitions  transitions
 	trGen        int       // counts rebuilds of transitions
 	taken        []takenAt // taken by advance, next transitions not yet asked for
-	nextOrder    int       // order of the next point state made
+	nextOrder    int32     // order of the next point state made
 	dirty        dirtySet
 	retryWake    time.Time // the earliest retry among the dirty points, from reconcile
 	overrides    map[*pointState]*Override
@@ -189,7 +191,7 @@ const maxBatch = 1024
 
 func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	return e.spawn(func(ctx context.Context) {
-		out := make(chan Reading, 128)
+		out := make(chan Reading, 64)
 		done := make(chan struct{})
 		go func() { // owned: the watch waits for it below
 			defer close(done)
@@ -199,7 +201,10 @@ func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 				case <-ctx.Done():
 					return
 				case r := <-out:
-					batch = append(make([]Reading, 0, 64), r)
+					if p, _ := e.readBufs.Get().(*[]Reading); p != nil {
+						batch = *p
+					}
+					batch = append(batch, r)
 				}
 				// Whatever else has arrived goes along: a poll's readings
 				// reach the main loop in a few hand-overs, not one each.
@@ -230,10 +235,11 @@ func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 // lookup by point id is made from its list when its first reading
 // arrives (lookup).
 func (e *Engine) index() {
+	all := e.pointIndex()
 	e.indexSites()
 	clear(e.byDriver)
 	clear(e.driverStates)
-	for _, ps := range e.points {
+	for _, ps := range all {
 		e.driverStates[ps.driver] = append(e.driverStates[ps.driver], ps)
 	}
 }
@@ -265,6 +271,26 @@ func (e *Engine) lookup(d Driver) map[string]*pointState {
 	return m
 }
 
+// pointIndex returns the point states by site and point id. Run lists
+// the states by driver only; the index is made from those lists when
+// first needed (an override, a status, a reload, the first timetable),
+// which at a cold start is after the first writes are out.
+func (e *Engine) pointIndex() map[pointKey]*pointState {
+	if e.byKey == nil {
+		n := 0
+		for _, states := range e.driverStates {
+			n += len(states)
+		}
+		e.byKey = make(map[pointKey]*pointState, n)
+		for _, states := range e.driverStates {
+			for _, ps := range states {
+				e.byKey[pointKey{ps.site.rt.Site.ID, ps.point.ID}] = ps
+			}
+		}
+	}
+	return e.byKey
+}
+
 // pointKey identifies a writable point of the engine.
 type pointKey struct{ site, point string }
 
@@ -279,33 +305,121 @@ type siteState struct {
 }
 
 type pointState struct {
-	order  int // the order the engine took the point in, for stable ties
 	site   *siteState
 	point  *site.Point
 	driver Driver
-	policy Policy
 
 	actual    float64
-	actualOK  bool
 	actualAt  time.Time
-	actualErr error
+	writtenAt time.Time // wall time of the last confirmed write
+	dueAt     time.Time // the scheduled transition not yet confirmed written, for Lag
+	// trouble holds what only a point in trouble needs (failed writes, a
+	// failed read, a value changed at the BMS): nil otherwise, which
+	// keeps the states of 10,000 points small.
+	trouble *trouble
 
-	pending     bool
-	confirmed   bool      // the device holds what we wrote for the current desired value
-	writtenAt   time.Time // wall time of the last confirmed write
-	attempts    int
-	retryAt     time.Time
-	lastErr     string
-	external    bool
-	respectTill time.Time
-	dueAt       time.Time // the scheduled transition not yet confirmed written, for Lag
-	dirty       bool      // in the engine's dirty set
-	gone        bool      // replaced or removed by a reload
+	order     int32 // the order the engine took the point in, for stable ties
+	enforce   bool  // Policy Enforce
+	actualOK  bool
+	pending   bool
+	confirmed bool // the device holds what we wrote for the current desired value
+	external  bool // changed at the BMS; respected until trouble.respectTill
+	dirty     bool // in the engine's dirty set
+	gone      bool // replaced or removed by a reload
 	// primed is set once the engine knows what the device held when it
 	// started (its first reading is in), so that a restart writes only
 	// what differs; points a reload adds to a running driver start
 	// primed, those of a new driver are read first.
 	primed bool
+}
+
+// trouble is the part of a point's state that only a point in trouble
+// needs.
+type trouble struct {
+	attempts    int
+	retryAt     time.Time
+	lastErr     string
+	actualErr   error
+	respectTill time.Time
+}
+
+// tr returns the point's trouble, made if it has none.
+func (ps *pointState) tr() *trouble {
+	if ps.trouble == nil {
+		ps.trouble = &trouble{}
+	}
+	return ps.trouble
+}
+
+// attempts returns how many writes of the current value failed in a row.
+func (ps *pointState) attempts() int {
+	if ps.trouble == nil {
+		return 0
+	}
+	return ps.trouble.attempts
+}
+
+// retryAt returns when a failed write may be tried again (zero: now).
+func (ps *pointState) retryAt() time.Time {
+	if ps.trouble == nil {
+		return time.Time{}
+	}
+	return ps.trouble.retryAt
+}
+
+// respectTill returns until when a value changed at the BMS is respected.
+func (ps *pointState) respectTill() time.Time {
+	if ps.trouble == nil {
+		return time.Time{}
+	}
+	return ps.trouble.respectTill
+}
+
+// setRespectTill sets until when a value changed at the BMS is respected.
+func (ps *pointState) setRespectTill(t time.Time) {
+	if !t.IsZero() || ps.trouble != nil {
+		ps.tr().respectTill = t
+		ps.tidy()
+	}
+}
+
+// setActualErr notes why the last read failed (nil: it did not).
+func (ps *pointState) setActualErr(err error) {
+	if err != nil || ps.trouble != nil {
+		ps.tr().actualErr = err
+		ps.tidy()
+	}
+}
+
+// writeOK forgets failed writes: the next failure backs off from the start.
+func (ps *pointState) writeOK() {
+	if t := ps.trouble; t != nil {
+		t.attempts, t.retryAt, t.lastErr = 0, time.Time{}, ""
+		ps.tidy()
+	}
+}
+
+// retryNow lets the next write go at once, keeping the last error.
+func (ps *pointState) retryNow() {
+	if t := ps.trouble; t != nil {
+		t.attempts, t.retryAt = 0, time.Time{}
+		ps.tidy()
+	}
+}
+
+// tidy drops the trouble once there is none.
+func (ps *pointState) tidy() {
+	if t := ps.trouble; t != nil && *t == (trouble{}) {
+		ps.trouble = nil
+	}
+}
+
+// policy returns the point's policy for values changed at the BMS.
+func (ps *pointState) policy() Policy {
+	if ps.enforce {
+		return Enforce
+	}
+	return Respect
 }
 
 // job is one write decided on the Run goroutine. The writer reads only
@@ -330,6 +444,7 @@ type writeResults struct {
 	jobs      []job
 	errs      []error
 	readbacks []*Reading
+	buf       []Reading // what readbacks point into, given back once taken
 }
 
 // New returns an engine.
@@ -361,11 +476,11 @@ func New(cfg Config) *Engine {
 		results:      make(chan writeResults, 64),
 		readings:     make(chan readings, 64),
 		firsts:       make(chan firstRead, 16),
-		points:       map[pointKey]*pointState{},
 		byDriver:     map[Driver]map[string]*pointState{},
 		driverStates: map[Driver][]*pointState{},
 		driverSite:   map[Driver]string{},
 		due:          map[Driver][]*pointState{},
+		freeJobs:     make([][]job, 0, 8),
 		overrides:    map[*pointState]*Override{},
 		devices:      map[string]DeviceState{},
 		workers:      map[Driver]chan []job{},
@@ -408,7 +523,7 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 			pol = Respect
 		}
 		e.nextOrder++
-		slab = append(slab, pointState{order: e.nextOrder, site: ss, point: p, driver: d, policy: pol})
+		slab = append(slab, pointState{order: e.nextOrder, site: ss, point: p, driver: d, enforce: pol == Enforce})
 	}
 	ss.added = slab
 	// Run builds the lookups once, sized for every site: rebuilding them
@@ -420,7 +535,7 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 
 func (e *Engine) newPointState(ss *siteState, p *site.Point, d Driver, pol Policy) *pointState {
 	e.nextOrder++
-	return &pointState{order: e.nextOrder, site: ss, point: p, driver: d, policy: pol, primed: e.started}
+	return &pointState{order: e.nextOrder, site: ss, point: p, driver: d, enforce: pol == Enforce, primed: e.started}
 }
 
 // do runs f on the Run goroutine and waits for it.
@@ -457,13 +572,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	var watches []*watch
 	byDriver := map[Driver]*watch{}
-	n := 0
-	for _, ss := range e.sites {
-		n += len(ss.added)
-	}
-	if len(e.points) == 0 {
-		e.points = make(map[pointKey]*pointState, n)
-	}
 	for _, ss := range e.sites {
 		added, k := ss.added, 0 // in point id order, as PointIDs
 		var w *watch
@@ -491,7 +599,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			if k < len(added) && added[k].point == p {
 				ps := &added[k]
 				k++
-				e.points[pointKey{ss.rt.Site.ID, ps.point.ID}] = ps
 				w.first.points = append(w.first.points, p)
 				w.first.states = append(w.first.states, ps)
 			}
@@ -516,6 +623,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, w := range watches {
 		e.driverStates[w.d] = w.first.states
 	}
+	e.byKey = nil // pointIndex makes it from driverStates
 	rates := map[Driver]float64{}
 	for _, ss := range e.sites {
 		for conn, r := range ss.rt.WriteRates {
@@ -571,7 +679,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.advance(now)
 		if now.Sub(lastResync) >= e.cfg.Resync {
 			lastResync = now
-			e.dirty.all(e.points)
+			e.dirty.all(e.pointIndex())
 		}
 		e.heartbeats(ctx, now)
 		e.reconcile(ctx, now)
@@ -606,6 +714,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			for _, r := range b.rs {
 				e.reading(r, now, b.d)
 			}
+			e.release(b.rs)
 		drain:
 			for range 15 {
 				select {
@@ -613,6 +722,7 @@ func (e *Engine) Run(ctx context.Context) error {
 					for _, r := range b.rs {
 						e.reading(r, now, b.d)
 					}
+					e.release(b.rs)
 				default:
 					break drain
 				}
@@ -624,6 +734,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			bt := batchTimes{now: e.cfg.Clock.Now(), wall: time.Now(), info: e.log.Enabled(ctx, slog.LevelInfo)}
 			for i := range res.jobs {
 				e.result(&res.jobs[i], res.errs[i], res.readbacks[i], bt)
+			}
+			e.release(res.buf)
+			if len(e.freeJobs) < cap(e.freeJobs) {
+				clear(res.jobs)
+				e.freeJobs = append(e.freeJobs, res.jobs[:0])
 			}
 		case <-health.C:
 			e.health(ctx, e.cfg.Clock.Now())
@@ -649,8 +764,9 @@ type ask struct {
 }
 
 func (e *Engine) asks() []ask {
-	asks := make([]ask, 0, len(e.points))
-	for _, ps := range e.points {
+	all := e.pointIndex()
+	asks := make([]ask, 0, len(all))
+	for _, ps := range all {
 		asks = append(asks, ask{ps, ps.site.plan, ps.point.ID})
 	}
 	return asks
@@ -731,7 +847,7 @@ func (e *Engine) advance(now time.Time) {
 				continue
 			}
 			ps.dueAt = at
-			ps.respectTill = time.Time{}
+			ps.setRespectTill(time.Time{})
 			ps.external = false
 			e.dirty.mark(ps)
 		}
@@ -883,9 +999,9 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			// lands.
 			return
 		}
-		if !ps.retryAt.IsZero() && now.Before(ps.retryAt) {
-			if e.retryWake.IsZero() || ps.retryAt.Before(e.retryWake) {
-				e.retryWake = ps.retryAt
+		if at := ps.retryAt(); !at.IsZero() && now.Before(at) {
+			if e.retryWake.IsZero() || at.Before(e.retryWake) {
+				e.retryWake = at
 			}
 			return
 		}
@@ -911,17 +1027,18 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 	e.dueDrivers = drivers
 	texts := reasonTexts{}
 	for _, d := range drivers {
-		jobs := make([]job, 0, len(due[d]))
+		jobs := e.jobBuf(len(due[d]))
 		for _, ps := range due[d] {
 			if j, ok := e.decide(ps, now, texts); ok {
 				jobs = append(jobs, j)
 			}
 		}
 		if len(jobs) == 0 {
+			e.freeJobs = append(e.freeJobs[:min(len(e.freeJobs), cap(e.freeJobs)-1)], jobs)
 			continue
 		}
 		// In the order of the site's point ids, as the states were made.
-		slices.SortFunc(jobs, func(a, b job) int { return a.ps.order - b.ps.order })
+		slices.SortFunc(jobs, func(a, b job) int { return int(a.ps.order - b.ps.order) })
 		e.inflight[d]++
 		select {
 		case e.workers[d] <- jobs:
@@ -929,6 +1046,19 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			return
 		}
 	}
+}
+
+// jobBuf returns an empty job list with room for n, reusing the array of
+// a batch whose results are in: at a cold start the drivers that wrote
+// first lend theirs to the last.
+func (e *Engine) jobBuf(n int) []job {
+	for i, b := range slices.Backward(e.freeJobs) {
+		if cap(b) >= n {
+			e.freeJobs = slices.Delete(e.freeJobs, i, i+1)
+			return b
+		}
+	}
+	return make([]job, 0, n)
 }
 
 // decide works out whether a dirty point needs a write now, and the job
@@ -940,11 +1070,11 @@ func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, 
 	}
 	want, src := g.value, g.src
 	if ps.actualOK && same(ps.point, ps.actual, want) {
-		ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+		ps.writeOK()
 		ps.confirmed = true
 		return job{}, false
 	}
-	if ps.external && src != SourceOverride && now.Before(ps.respectTill) {
+	if ps.external && src != SourceOverride && now.Before(ps.respectTill()) {
 		return job{}, false
 	}
 	reason := texts.text(g)
@@ -952,7 +1082,7 @@ func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, 
 		reason = "enforce after external change; " + reason
 	}
 	ps.pending = true
-	return job{ps: ps, point: ps.point, siteID: ps.site.rt.Site.ID, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts + 1}, true
+	return job{ps: ps, point: ps.point, siteID: ps.site.rt.Site.ID, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts() + 1}, true
 }
 
 // writer performs the writes of one driver in order, reads them back,
@@ -983,26 +1113,43 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 			}
 		}
 		last = time.Now()
-		errs := make([]error, len(jobs))
+		var errs []error
+		var got []Reading
 		rb := make([]*Reading, len(jobs))
-		if !e.cfg.DryRun {
+		if e.cfg.DryRun {
+			errs = make([]error, len(jobs))
+		} else {
 			ws := make([]Write, len(jobs))
 			for i, j := range jobs {
 				ws[i] = Write{Point: j.point, Value: j.value}
 			}
 			errs = d.Write(ctx, ws)
+			// Read back what was written: usually every point, in order.
 			okPts := make([]*site.Point, 0, len(jobs))
-			okIdx := make([]int, 0, len(jobs))
+			var okIdx []int // index in jobs of okPts[k]; nil while k itself
 			for i := range jobs {
-				if errs[i] == nil {
-					okPts = append(okPts, jobs[i].point)
+				if errs[i] != nil {
+					if okIdx == nil {
+						okIdx = make([]int, len(okPts), len(jobs))
+						for k := range okIdx {
+							okIdx[k] = k
+						}
+					}
+					continue
+				}
+				okPts = append(okPts, jobs[i].point)
+				if okIdx != nil {
 					okIdx = append(okIdx, i)
 				}
 			}
 			if len(okPts) > 0 {
-				got := d.Read(ctx, okPts)
+				got = e.read(ctx, d, okPts)
 				for k := range got {
-					rb[okIdx[k]] = &got[k]
+					i := k
+					if okIdx != nil {
+						i = okIdx[k]
+					}
+					rb[i] = &got[k]
 				}
 			}
 		}
@@ -1018,7 +1165,7 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 		}
 		e.journalWrites(ctx, jobs, errs)
 		select {
-		case e.results <- writeResults{d: d, jobs: jobs, errs: errs, readbacks: rb}:
+		case e.results <- writeResults{d: d, jobs: jobs, errs: errs, readbacks: rb, buf: got}:
 		case <-ctx.Done():
 		}
 	}
@@ -1073,24 +1220,26 @@ func (e *Engine) result(j *job, err error, readback *Reading, bt batchTimes) {
 	}
 	ps.pending = false
 	if r := readback; r != nil && r.Err == nil {
-		ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
+		ps.actual, ps.actualOK, ps.actualAt = r.Value, true, now
+		ps.setActualErr(nil)
 	}
 	if err == nil && e.cfg.DryRun {
 		ps.actual, ps.actualOK = j.value, true
 	}
 	siteID := ps.site.rt.Site.ID
 	if err != nil {
-		ps.attempts++
-		ps.lastErr = err.Error()
-		ps.retryAt = now.Add(e.backoff(ps.attempts))
-		e.log.Warn("write failed", "site", siteID, "point", ps.point.ID, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(ps.attempts), "err", err)
+		t := ps.tr()
+		t.attempts++
+		t.lastErr = err.Error()
+		t.retryAt = now.Add(e.backoff(t.attempts))
+		e.log.Warn("write failed", "site", siteID, "point", ps.point.ID, "value", j.value, "attempt", j.attempt, "retry_in", e.backoff(t.attempts), "err", err)
 		e.dirty.mark(ps)
 		return
 	}
 	if bt.info {
 		e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
 	}
-	ps.attempts, ps.retryAt, ps.lastErr = 0, time.Time{}, ""
+	ps.writeOK()
 	if !ps.dueAt.IsZero() && e.cfg.Lag != nil {
 		e.cfg.Lag(siteID, now.Sub(ps.dueAt))
 	}
@@ -1112,7 +1261,7 @@ type firstRead struct {
 // readFirst reads what a driver's writable points hold and hands the
 // readings to the Run goroutine (firstRead).
 func (e *Engine) readFirst(ctx context.Context, fr firstRead) {
-	fr.readings = fr.d.Read(ctx, fr.points)
+	fr.readings = e.read(ctx, fr.d, fr.points)
 	select {
 	case e.firsts <- fr:
 	case <-ctx.Done():
@@ -1137,6 +1286,33 @@ func (e *Engine) firstRead(fr firstRead, now time.Time) {
 		ps.primed = true
 		e.dirty.mark(ps)
 	}
+	e.release(fr.readings)
+}
+
+// read reads points through d, into a buffer given back by release if
+// the driver can (ReaderInto).
+func (e *Engine) read(ctx context.Context, d Driver, points []*site.Point) []Reading {
+	r, ok := d.(ReaderInto)
+	if !ok {
+		return d.Read(ctx, points)
+	}
+	var buf []Reading
+	if p, _ := e.readBufs.Get().(*[]Reading); p != nil {
+		buf = *p
+	}
+	return r.ReadInto(ctx, points, buf)
+}
+
+// release gives back the buffer of readings the engine has taken: a
+// driver's first readings become the buffer of its first read-back, and
+// a watcher's batches are made in those of the batches before.
+func (e *Engine) release(rs []Reading) {
+	if cap(rs) == 0 {
+		return
+	}
+	clear(rs)
+	rs = rs[:0]
+	e.readBufs.Put(&rs)
 }
 
 // reading takes a value read from a device.
@@ -1162,14 +1338,15 @@ func (e *Engine) readingOf(ps *pointState, r Reading, now time.Time) {
 		return
 	}
 	if r.Err != nil {
-		ps.actualErr = r.Err
+		ps.setActualErr(r.Err)
 		if !errors.Is(r.Err, ErrStale) {
 			ps.actualOK = false
 		}
 		return
 	}
 	prev, had := ps.actual, ps.actualOK
-	ps.actual, ps.actualOK, ps.actualAt, ps.actualErr = r.Value, true, now, nil
+	ps.actual, ps.actualOK, ps.actualAt = r.Value, true, now
+	ps.setActualErr(nil)
 	if ps.pending {
 		return
 	}
@@ -1188,16 +1365,17 @@ func (e *Engine) readingOf(ps *pointState, r Reading, now time.Time) {
 	// it at the BMS (or the device lost it).
 	if ps.confirmed && had && same(ps.point, prev, want) && src != SourceOverride {
 		ps.external = true
-		ps.respectTill = e.nextTransition(ps, now)
-		e.log.Warn("point changed at the BMS", "site", ps.site.rt.Site.ID, "point", ps.point.ID, "value", r.Value, "desired", want, "policy", ps.policy, "until", ps.respectTill)
+		till := e.nextTransition(ps, now)
+		ps.setRespectTill(till)
+		e.log.Warn("point changed at the BMS", "site", ps.site.rt.Site.ID, "point", ps.point.ID, "value", r.Value, "desired", want, "policy", ps.policy(), "until", till)
 		_ = e.cfg.Journal.Event(context.Background(), EventRecord{
 			Time: now, Site: ps.site.rt.Site.ID, Kind: "value_changed_at_bms", Severity: "info",
 			Message: fmt.Sprintf("%s changed to %s at the BMS (desired %s); %s", ps.point.ID,
 				ps.point.Format(site.Value{Num: r.Value, Label: ps.point.Label(r.Value)}),
-				ps.point.Format(site.Value{Num: want, Label: ps.point.Label(want)}), policyText(ps.policy, ps.respectTill)),
+				ps.point.Format(site.Value{Num: want, Label: ps.point.Label(want)}), policyText(ps.policy(), till)),
 		})
-		if ps.policy == Enforce {
-			ps.respectTill = time.Time{}
+		if ps.enforce {
+			ps.setRespectTill(time.Time{})
 		}
 	}
 	e.dirty.mark(ps)
@@ -1283,7 +1461,7 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 				if st.Up {
 					e.log.Info("device up", "site", rec.Site, "conn", c, "device", st.Device)
 					for _, ps := range e.driverStates[d] {
-						ps.retryAt, ps.attempts = time.Time{}, 0
+						ps.retryNow()
 						e.dirty.mark(ps)
 					}
 				} else {
@@ -1299,7 +1477,7 @@ func (e *Engine) health(ctx context.Context, now time.Time) {
 func (e *Engine) SetOverride(ctx context.Context, o Override) error {
 	var err error
 	if derr := e.do(ctx, func() {
-		ps := e.points[pointKey{o.Site, o.Point}]
+		ps := e.pointIndex()[pointKey{o.Site, o.Point}]
 		if ps == nil {
 			err = fmt.Errorf("override %s/%s: no writable point by that name", o.Site, o.Point)
 			return
@@ -1316,7 +1494,7 @@ func (e *Engine) SetOverride(ctx context.Context, o Override) error {
 		o.Set = now
 		e.overrides[ps] = &o
 		ps.external = false
-		ps.retryAt, ps.attempts = time.Time{}, 0
+		ps.retryNow()
 		e.dirty.mark(ps)
 		e.journalOverride(ctx, o, "set", now)
 		e.log.Info("override set", "site", o.Site, "point", o.Point, "value", o.Value, "until", o.Until, "who", o.Who, "why", o.Why)
@@ -1334,7 +1512,7 @@ var ErrNoOverride = errors.New("no override on that point")
 func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) error {
 	var err error
 	if derr := e.do(ctx, func() {
-		ps := e.points[pointKey{siteID, point}]
+		ps := e.pointIndex()[pointKey{siteID, point}]
 		if ps == nil || e.overrides[ps] == nil {
 			err = fmt.Errorf("clear override %s/%s: %w", siteID, point, ErrNoOverride)
 			return
@@ -1345,7 +1523,7 @@ func (e *Engine) ClearOverride(ctx context.Context, siteID, point, who string) e
 		now := e.cfg.Clock.Now()
 		e.journalOverride(ctx, o, "clear", now)
 		e.log.Info("override cleared", "site", siteID, "point", point, "who", who)
-		ps.retryAt, ps.attempts = time.Time{}, 0
+		ps.retryNow()
 		e.dirty.mark(ps)
 	}); derr != nil {
 		return derr
@@ -1381,7 +1559,7 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 		}
 		now := e.cfg.Clock.Now()
 		e.rebuildTransitions(now)
-		for _, ps := range e.points {
+		for _, ps := range e.pointIndex() {
 			if ps.site.rt.Site.ID == siteID {
 				e.dirty.mark(ps)
 			}
@@ -1467,9 +1645,9 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				if pol == "" {
 					pol = Respect
 				}
-				ps := e.points[key]
+				ps := e.pointIndex()[key]
 				if ps != nil && ps.driver == d && SameWire(ps.point, p) {
-					ps.point, ps.site, ps.policy = p, ss, pol
+					ps.point, ps.site, ps.enforce = p, ss, pol == Enforce
 				} else {
 					var carried *Override
 					if ps != nil {
@@ -1479,7 +1657,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 						ps.gone = true
 					}
 					ps = e.newPointState(ss, p, d, pol)
-					e.points[key] = ps
+					e.pointIndex()[key] = ps
 					if carried != nil {
 						// The operator's override is on the point, not its
 						// wiring: it moves with it (checked below).
@@ -1503,12 +1681,13 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 		}
 		e.sites = sites
 		now := e.cfg.Clock.Now()
-		for key, ps := range e.points {
+		all := e.pointIndex()
+		for key, ps := range all {
 			if !keep[key] {
 				if o := e.overrides[ps]; o != nil {
 					e.dropOverride(ctx, ps, "the point was removed by a config reload", now)
 				}
-				delete(e.points, key)
+				delete(all, key)
 				e.dirty.unmark(ps)
 				ps.gone = true
 			}

@@ -86,8 +86,8 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 			return strings.Compare(a.Site+"/"+a.Connection+"/"+a.Device, b.Site+"/"+b.Connection+"/"+b.Device)
 		})
 		texts := reasonTexts{}
-		for _, ps := range e.points {
-			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, LastError: ps.lastErr, RetryAt: ps.retryAt,
+		for _, ps := range e.pointIndex() {
+			p := PointStatus{Site: ps.site.rt.Site.ID, Point: ps.point.ID, Pending: ps.pending, RetryAt: ps.retryAt(),
 				DeviceDown: e.driverDown[ps.driver]}
 			if g, ok := e.desired(ps, now); ok {
 				v := g.value
@@ -101,15 +101,18 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 				p.ActualText = ps.point.Format(site.Value{Num: v, Label: ps.point.Label(v)})
 				p.ActualAt = ps.actualAt
 			}
-			if ps.actualErr != nil {
-				p.ActualErr = ps.actualErr.Error()
+			if t := ps.trouble; t != nil {
+				p.LastError = t.lastErr
+				if t.actualErr != nil {
+					p.ActualErr = t.actualErr.Error()
+				}
 			}
 			if o := e.overrides[ps]; o != nil {
 				oc := *o
 				p.Override = &oc
 			}
-			if ps.external && now.Before(ps.respectTill) {
-				p.ExternalUntil = ps.respectTill
+			if till := ps.respectTill(); ps.external && now.Before(till) {
+				p.ExternalUntil = till
 			}
 			st.Points = append(st.Points, p)
 		}
