@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -150,14 +151,17 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 					s.SetDelay(0)
 				}
 			}()
+			var engineHeap, bareHeap heapUse
 			engine := func() time.Duration {
 				f.reset(b)
 				now := time.Now()
 				sites, plans := f.sites(now.Add(-time.Hour), now.Add(time.Hour))
 				f.settle()
+				m := engineHeap.start()
 				start := time.Now()
 				r := f.startEngine(b, sites, plans, tc.opts)
 				seen, err := f.await(1, reconcileLimit)
+				engineHeap.stop(m)
 				r.stop(b)
 				require.NoError(b, err)
 				return latest(seen).Sub(start)
@@ -165,15 +169,19 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 			bare := func() time.Duration {
 				f.reset(b)
 				f.settle()
+				m := bareHeap.start()
 				start := time.Now()
 				errc := make(chan error, 1)
 				go func() { errc <- f.bareSame(1, tc.single) }()
 				seen, err := f.await(1, reconcileLimit)
+				bareHeap.stop(m)
 				require.NoError(b, <-errc)
 				require.NoError(b, err)
 				return latest(seen).Sub(start)
 			}
 			engineCounts, bareCounts := f.interleave(b, engine, bare)
+			engineHeap.report(b, "engine")
+			bareHeap.report(b, "bare")
 			write := uint8(16)
 			if tc.single {
 				write = 6
@@ -186,6 +194,34 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 			require.NotZero(b, engineCounts[write])
 		})
 	}
+}
+
+// heapUse sums what timed parts allocated (the whole process: clients,
+// simulators and engine) and the garbage collections that ran in them.
+type heapUse struct {
+	bytes uint64
+	gcs   uint32
+	runs  int
+}
+
+func (h *heapUse) start() runtime.MemStats {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
+}
+
+func (h *heapUse) stop(m0 runtime.MemStats) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	h.bytes += m.TotalAlloc - m0.TotalAlloc
+	h.gcs += m.NumGC - m0.NumGC
+	h.runs++
+}
+
+// report gives the mean MB allocated and collections per timed part.
+func (h *heapUse) report(b *testing.B, side string) {
+	b.ReportMetric(float64(h.bytes)/1e6/float64(h.runs), side+"-MB/op")
+	b.ReportMetric(float64(h.gcs)/float64(h.runs), side+"-GCs/op")
 }
 
 // interleave runs engine and bare in turn b.N times, alternating which
