@@ -118,6 +118,7 @@ func (l *loader) mapping(g *Gateway, abs string) *site.Site {
 	profiles := b.profiles()
 	b.spaces(profiles)
 	b.security()
+	b.s.KeepPointIDs()
 	return b.s
 }
 

@@ -298,10 +298,10 @@ type siteState struct {
 	rt   SiteRuntime
 	plan Plan
 	// added holds the states of the site's writable points from AddSite
-	// until Run takes them into its lookups; ids are the site's point
-	// ids, sorted, for Run.
-	added []pointState
-	ids   []string
+	// until Run takes them into its lookups; points are the site's
+	// points in id order, for Run.
+	added  []pointState
+	points []*site.Point
 }
 
 type pointState struct {
@@ -501,24 +501,22 @@ func (e *Engine) AddSite(rt SiteRuntime, plan Plan) error {
 	}
 	ss := &siteState{rt: rt, plan: plan}
 	e.sites = append(e.sites, ss)
-	ids := make([]string, 0, len(rt.Site.Points))
-	for id := range rt.Site.Points {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	ss.ids = ids
+	ss.points = rt.Site.SortedPoints()
 	// One allocation for the site's states; Run indexes them.
-	slab := make([]pointState, 0, len(ids))
-	for _, id := range ids {
-		p := rt.Site.Points[id]
+	slab := make([]pointState, 0, len(ss.points))
+	var d Driver
+	conn := ""
+	for _, p := range ss.points {
 		if !p.Writable() {
 			continue
 		}
-		d := rt.Drivers[p.Connection]
-		if d == nil {
-			return fmt.Errorf("add site %s: no driver for connection %q of point %s", rt.Site.ID, p.Connection, id)
+		if d == nil || p.Connection != conn {
+			conn, d = p.Connection, rt.Drivers[p.Connection]
 		}
-		pol := rt.Policies[id]
+		if d == nil {
+			return fmt.Errorf("add site %s: no driver for connection %q of point %s", rt.Site.ID, p.Connection, p.ID)
+		}
+		pol := rt.Policies[p.ID]
 		if pol == "" {
 			pol = Respect
 		}
@@ -572,12 +570,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	var watches []*watch
 	byDriver := map[Driver]*watch{}
+	// Learn what the devices hold before writing anything, so a restart
+	// writes only what differs. The drivers read in parallel, each as
+	// soon as its points are listed (the connects and first round trips
+	// overlap the rest of the start), and each driver's points are
+	// reconciled as soon as its own reading is in: one slow or dead
+	// device does not hold back the others, and deciding values overlaps
+	// the other devices' reads. A driver a site shares with sites after
+	// it reads once they are listed too.
+	sitesLeft := map[Driver]int{}
+	for _, ss := range e.sites {
+		for _, d := range ss.rt.Drivers {
+			sitesLeft[d]++
+		}
+	}
 	for _, ss := range e.sites {
 		added, k := ss.added, 0 // in point id order, as PointIDs
 		var w *watch
 		conn := ""
-		for _, id := range ss.ids {
-			p := ss.rt.Site.Points[id]
+		for _, p := range ss.points {
 			if w == nil || p.Connection != conn {
 				conn, w = p.Connection, nil
 				d := ss.rt.Drivers[conn]
@@ -587,7 +598,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				if w = byDriver[d]; w == nil {
 					w = &watch{d: d, first: firstRead{d: d}}
 					if len(ss.rt.Drivers) == 1 { // the usual case: sized for the site
-						w.points = make([]*site.Point, 0, len(ss.ids))
+						w.points = make([]*site.Point, 0, len(ss.points))
 						w.first.points = make([]*site.Point, 0, len(ss.added))
 						w.first.states = make([]*pointState, 0, len(ss.added))
 					}
@@ -603,17 +614,15 @@ func (e *Engine) Run(ctx context.Context) error {
 				w.first.states = append(w.first.states, ps)
 			}
 		}
-		ss.added, ss.ids = nil, nil
-	}
-	// Learn what the devices hold before writing anything, so a restart
-	// writes only what differs. The drivers read in parallel, from before
-	// the rest of the start (the connects and first round trips overlap
-	// it), and each driver's points are reconciled as soon as its own
-	// reading is in: one slow or dead device does not hold back the
-	// others, and deciding values overlaps the other devices' reads.
-	for _, w := range watches {
-		if fr := w.first; len(fr.points) > 0 {
-			wg.Go(func() { e.readFirst(ctx, fr) })
+		ss.added, ss.points = nil, nil
+		for _, d := range ss.rt.Drivers {
+			if sitesLeft[d]--; sitesLeft[d] > 0 {
+				continue
+			}
+			if w := byDriver[d]; w != nil && len(w.first.points) > 0 {
+				fr := w.first
+				wg.Go(func() { e.readFirst(ctx, fr) })
+			}
 		}
 	}
 

@@ -148,6 +148,7 @@ func (f *benchFleet) sites(start, end time.Time) ([]*site.Site, []*schedule.Comp
 			sp.Bindings = append(sp.Bindings, site.Binding{Point: p, Occupied: site.Value{Num: 1}, Vacant: site.Value{Num: 0}})
 		}
 		st.Spaces = []*site.Space{sp}
+		st.KeepPointIDs() // as the config loader does
 		plan := schedule.NewCompiler(st, start.Add(-24*time.Hour), start.Add(24*time.Hour))
 		plan.SetBookings([]booking.Booking{{
 			Source: "bench", ID: "b" + st.ID, Resource: sp.Resources[0], Start: start, End: end, Status: booking.Confirmed,

@@ -271,6 +271,7 @@ func (g *generator) school(i int) *site.Site {
 		g.demand[sp] = "pitch"
 		b.enable(sp, id+".floodlight", "Floodlight enable of "+sp.Name)
 	}
+	s.KeepPointIDs()
 	return s
 }
 
