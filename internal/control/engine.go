@@ -144,6 +144,7 @@ type Engine struct {
 	workers      map[Driver]chan []job
 	stops        map[Driver][]context.CancelFunc // writer, watcher (nil until started)
 	unwatched    map[Driver][]*site.Point        // drivers whose watcher waits for their first read and writes
+	mayWatch     []Driver                        // unwatched drivers whose first read or writes came in since startWatches
 	readIn       map[Driver]bool                 // drivers whose first read is in
 	inflight     map[Driver]int                  // batches handed to a driver's writer and not yet back
 	driverDown   map[Driver]bool                 // every device of the driver was down at the last health check
@@ -171,12 +172,14 @@ func (e *Engine) startDriver(d Driver, points []*site.Point, rate float64, later
 // start, the first writes then wait for no poll, and the poll reads what
 // they wrote.
 func (e *Engine) startWatches() {
-	for d, points := range e.unwatched {
-		if e.readIn[d] && e.inflight[d] == 0 {
+	for _, d := range e.mayWatch {
+		if points, waiting := e.unwatched[d]; waiting && e.readIn[d] && e.inflight[d] == 0 {
 			delete(e.unwatched, d)
 			e.stops[d][1] = e.watch(d, points)
 		}
 	}
+	clear(e.mayWatch)
+	e.mayWatch = e.mayWatch[:0]
 }
 
 // readings are readings of one driver: point ids are unique within a
@@ -693,7 +696,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.heartbeats(ctx, now)
 		e.reconcile(ctx, now)
 		e.renewTransitions()
-		if len(e.unwatched) > 0 {
+		if len(e.mayWatch) > 0 {
 			e.startWatches()
 		}
 		if timetableDue != nil && len(e.unwatched) == 0 {
@@ -738,7 +741,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case res := <-e.results:
 			if _, running := e.workers[res.d]; running {
-				e.inflight[res.d]--
+				if e.inflight[res.d]--; e.inflight[res.d] == 0 {
+					e.mayWatch = append(e.mayWatch, res.d)
+				}
 			}
 			bt := batchTimes{now: e.cfg.Clock.Now(), wall: time.Now(), info: e.log.Enabled(ctx, slog.LevelInfo)}
 			for i := range res.jobs {
@@ -1281,6 +1286,7 @@ func (e *Engine) readFirst(ctx context.Context, fr firstRead) {
 // written.
 func (e *Engine) firstRead(fr firstRead, now time.Time) {
 	e.readIn[fr.d] = true
+	e.mayWatch = append(e.mayWatch, fr.d)
 	for i, r := range fr.readings {
 		if e.cfg.Observe != nil {
 			if id, ok := e.driverSite[fr.d]; ok {
