@@ -73,3 +73,45 @@ func TestOverlayNextChange(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, at(t, "2026-11-26 18:03"), next)
 }
+
+// TestValueSpanHolds checks ValueSpan on the generated data set at every
+// change of every point, a nanosecond either side of it and between
+// changes: it gives what ValueAt gives, the value and its reasons hold
+// up to the instant it returns, and that instant is never past the
+// point's next change.
+func TestValueSpanHolds(t *testing.T) {
+	ds, bookings := generate(t, 2, 7)
+	from, to := testRange(t)
+	p := NewPlan(ds.Sites, from, to)
+	p.SetBookings(bookings)
+	probes := 0
+	for _, c := range p.Compilers() {
+		for _, id := range sortedPointIDs(c.Site()) {
+			ats := []time.Time{from.Add(-time.Hour), from, to.Add(-time.Nanosecond), to}
+			for _, ch := range c.Timeline(id) {
+				ats = append(ats, ch.At.Add(-time.Nanosecond), ch.At, ch.At.Add(time.Nanosecond), ch.At.Add(37*time.Minute))
+			}
+			for _, at := range ats {
+				want, wantOK := c.ValueAt(id, at)
+				got, until, ok := c.ValueSpan(id, at)
+				require.Equal(t, wantOK, ok, "%s at %s", id, at)
+				if !ok {
+					continue
+				}
+				probes++
+				require.Equal(t, want, got, "%s at %s", id, at)
+				require.True(t, until.After(at), "%s at %s: holds until %s", id, at, until)
+				require.False(t, until.After(to), "%s at %s: holds past the range", id, at)
+				last, lastOK := c.ValueAt(id, until.Add(-time.Nanosecond))
+				require.True(t, lastOK)
+				require.Equal(t, got.Value, last.Value, "%s at %s: value at %s", id, at, until)
+				require.Equal(t, got.Occupied, last.Occupied, "%s at %s: occupancy at %s", id, at, until)
+				require.Equal(t, got.Reasons, last.Reasons, "%s at %s: reasons at %s", id, at, until)
+				if next, ok := c.NextChange(id, at); ok {
+					require.False(t, until.After(next), "%s at %s: holds until %s, past its next change at %s", id, at, until, next)
+				}
+			}
+		}
+	}
+	require.Greater(t, probes, 1000, "the data set has values to probe")
+}

@@ -129,25 +129,50 @@ func (c *Compiler) Changes() []Change {
 // value in force (level-triggered) calls this rather than replaying
 // changes.
 func (c *Compiler) ValueAt(pointID string, t time.Time) (Change, bool) {
+	ch, _, ok := c.valueSpan(pointID, t)
+	return ch, ok
+}
+
+// ValueSpan is ValueAt that also returns until when the change holds:
+// the point has the same value, for the same reasons, at every instant
+// from t up to (not including) the instant returned, which is at most
+// the end of the range. A control engine that works out values ahead of
+// using them checks them against it.
+func (c *Compiler) ValueSpan(pointID string, t time.Time) (Change, time.Time, bool) {
+	ch, until, ok := c.valueSpan(pointID, t)
+	if !ok {
+		return Change{}, time.Time{}, false
+	}
+	return ch, c.instant(until), true
+}
+
+// valueSpan is ValueSpan with the end of the span in Unix nanoseconds.
+func (c *Compiler) valueSpan(pointID string, t time.Time) (Change, int64, bool) {
 	c.ensureBuilt()
 	ps := c.pointByID[pointID]
 	ns := t.UnixNano()
 	if ps == nil || ns < c.fromNs || ns >= c.toNs {
-		return Change{}, false
+		return Change{}, 0, false
 	}
+	ws := ps.windows
 	// The last window starting at or before t.
-	i := sort.Search(len(ps.windows), func(i int) bool { return ps.windows[i].start > ns }) - 1
-	if i < 0 {
-		return c.change(ps, c.fromNs, false, true, nil), true
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].start > ns }) - 1
+	// The next window starts a change, and so may the range's end.
+	until := c.toNs
+	if i+1 < len(ws) {
+		until = min(until, ws[i+1].start)
 	}
-	w := ps.windows[i]
+	if i < 0 {
+		return c.change(ps, c.fromNs, false, true, nil), until, true
+	}
+	w := ws[i]
 	if ns < w.end {
-		return c.change(ps, max(w.start, c.fromNs), true, w.start <= c.fromNs, w.reasons), true
+		return c.change(ps, max(w.start, c.fromNs), true, w.start <= c.fromNs, w.reasons), min(until, w.end), true
 	}
 	if w.end <= c.fromNs {
-		return c.change(ps, c.fromNs, false, true, nil), true
+		return c.change(ps, c.fromNs, false, true, nil), until, true
 	}
-	return c.change(ps, w.end, false, false, w.reasons), true
+	return c.change(ps, w.end, false, false, w.reasons), until, true
 }
 
 // NextChange returns when a point next changes after instant t: the At
