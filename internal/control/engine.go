@@ -132,7 +132,8 @@ type Engine struct {
 	driverSite   map[Driver]string
 	due          map[Driver][]*pointState // reconcile's lists, kept for their arrays
 	dueDrivers   []Driver
-	freeJobs     [][]job // the arrays of batches whose results are in, for jobBuf
+	freeJobs     [][]job  // the arrays of batches whose results are in, for jobBuf
+	hints        []hintOf // from first reads taken since the last reconcile
 	transitions  transitions
 	trGen        int       // counts rebuilds of transitions
 	taken        []takenAt // taken by advance, next transitions not yet asked for
@@ -300,6 +301,9 @@ type pointKey struct{ site, point string }
 type siteState struct {
 	rt   SiteRuntime
 	plan Plan
+	// planGen counts the site's plan changes: values worked out from an
+	// earlier plan (hints) no longer hold.
+	planGen int
 	// added holds the states of the site's writable points from AddSite
 	// until Run takes them into its lookups; points are the site's
 	// points in id order, for Run.
@@ -322,6 +326,7 @@ type pointState struct {
 	trouble *trouble
 
 	order     int32 // the order the engine took the point in, for stable ties
+	hint      int32 // 1 + its index in the engine's hints, 0 for none
 	enforce   bool  // Policy Enforce
 	actualOK  bool
 	pending   bool
@@ -598,8 +603,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				if d == nil {
 					continue
 				}
-				if w = byDriver[d]; w == nil {
-					w = &watch{d: d, first: firstRead{d: d}}
+				if w = byDriver[d]; w != nil && w.first.site != ss {
+					w.first.plan, w.first.site = nil, nil // a driver of several sites: no hints
+				}
+				if w == nil {
+					w = &watch{d: d, first: firstRead{d: d, plan: ss.plan, site: ss, gen: ss.planGen}}
 					if len(ss.rt.Drivers) == 1 { // the usual case: sized for the site
 						w.points = make([]*site.Point, 0, len(ss.points))
 						w.first.points = make([]*site.Point, 0, len(ss.added))
@@ -917,10 +925,18 @@ func (e *Engine) desired(ps *pointState, now time.Time) (goal, bool) {
 	if o := e.overrides[ps]; o != nil && o.Until.After(now) {
 		return goal{value: o.Value, src: SourceOverride, override: o}, true
 	}
+	if g, ok := e.hinted(ps, now); ok {
+		return g, true
+	}
 	ch, ok := ps.site.plan.ValueAt(ps.point.ID, now)
 	if !ok {
 		return goal{}, false
 	}
+	return goalOf(ch), true
+}
+
+// goalOf is the goal a plan's change gives.
+func goalOf(ch schedule.Change) goal {
 	src := SourceDefault
 	if ch.Occupied {
 		src = SourceOccupancy
@@ -934,7 +950,66 @@ func (e *Engine) desired(ps *pointState, now time.Time) (goal, bool) {
 			}
 		}
 	}
-	return goal{value: ch.Value.Num, src: src, occupied: ch.Occupied, reasons: ch.Reasons}, true
+	return goal{value: ch.Value.Num, src: src, occupied: ch.Occupied, reasons: ch.Reasons}
+}
+
+// spanPlan is a Plan that also says until when the value it gives holds
+// (schedule.Compiler); for other plans NextChange says it.
+type spanPlan interface {
+	ValueSpan(pointID string, t time.Time) (schedule.Change, time.Time, bool)
+}
+
+// hint is a point's goal from its plan, worked out ahead of deciding it:
+// it holds from from until until (for the plan it was worked out from).
+type hint struct {
+	g           goal
+	from, until time.Time
+	ok          bool
+}
+
+// planHints works out the plan's goal of each point at now, and until
+// when it holds. A driver's first read does it on its own goroutine
+// while the request is on the wire: at a cold start every device's
+// reading comes in at about the same time, and the loop that decides
+// them one after the other was the last device's wait.
+func planHints(plan Plan, points []*site.Point, now time.Time) []hint {
+	hs := make([]hint, len(points))
+	sp, spans := plan.(spanPlan)
+	for i, p := range points {
+		var ch schedule.Change
+		var until time.Time
+		var ok bool
+		if spans {
+			ch, until, ok = sp.ValueSpan(p.ID, now)
+		} else if ch, ok = plan.ValueAt(p.ID, now); ok {
+			until, ok = plan.NextChange(p.ID, now)
+		}
+		if ok {
+			hs[i] = hint{g: goalOf(ch), from: now, until: until, ok: true}
+		}
+	}
+	return hs
+}
+
+// hintOf is a hint taken in with a first read, for the next reconcile.
+type hintOf struct {
+	ps  *pointState
+	gen int // the site's planGen the hint was worked out for
+	hint
+}
+
+// hinted returns the point's goal from its first read's hint if the hint
+// holds: for the site's plan of now, at now.
+func (e *Engine) hinted(ps *pointState, now time.Time) (goal, bool) {
+	i := int(ps.hint) - 1
+	if i < 0 || i >= len(e.hints) {
+		return goal{}, false
+	}
+	h := &e.hints[i]
+	if h.ps != ps || h.gen != ps.site.planGen || now.Before(h.from) || !now.Before(h.until) {
+		return goal{}, false
+	}
+	return h.g, true
 }
 
 // reasonKey identifies the reasons of a goal by the plan's shared slice:
@@ -1039,6 +1114,11 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 		due[last] = lastPts
 	}
 	e.dueDrivers = drivers
+	// The hints of first reads are for this reconcile only.
+	defer func() {
+		clear(e.hints)
+		e.hints = e.hints[:0]
+	}()
 	texts := reasonTexts{}
 	for _, d := range drivers {
 		jobs := e.jobBuf(len(due[d]))
@@ -1270,11 +1350,21 @@ type firstRead struct {
 	points   []*site.Point
 	states   []*pointState
 	readings []Reading
+	// plan and gen are the plan of the site of every point and its
+	// planGen, for hints; plan is nil when the points are of several
+	// sites.
+	plan  Plan
+	site  *siteState
+	gen   int
+	hints []hint
 }
 
 // readFirst reads what a driver's writable points hold and hands the
 // readings to the Run goroutine (firstRead).
 func (e *Engine) readFirst(ctx context.Context, fr firstRead) {
+	if fr.plan != nil {
+		fr.hints = planHints(fr.plan, fr.points, e.cfg.Clock.Now())
+	}
 	fr.readings = e.read(ctx, fr.d, fr.points)
 	select {
 	case e.firsts <- fr:
@@ -1300,6 +1390,10 @@ func (e *Engine) firstRead(fr firstRead, now time.Time) {
 		e.readingOf(ps, r, now)
 		ps.primed = true
 		e.dirty.mark(ps)
+		if i < len(fr.hints) && fr.hints[i].ok && ps.site == fr.site {
+			e.hints = append(e.hints, hintOf{ps: ps, gen: fr.gen, hint: fr.hints[i]})
+			ps.hint = int32(len(e.hints))
+		}
 	}
 	e.release(fr.readings)
 }
@@ -1570,6 +1664,7 @@ func (e *Engine) SetPlan(ctx context.Context, siteID string, plan Plan) error {
 		for _, ss := range e.sites {
 			if ss.rt.Site.ID == siteID {
 				ss.plan = plan
+				ss.planGen++
 			}
 		}
 		now := e.cfg.Clock.Now()
@@ -1638,6 +1733,7 @@ func (e *Engine) ApplySites(ctx context.Context, rts []SiteRuntime, plans map[st
 				ss = &siteState{}
 			}
 			ss.rt, ss.plan = rt, plans[rt.Site.ID]
+			ss.planGen++
 			sites = append(sites, ss)
 			for conn, r := range rt.WriteRates {
 				if d := rt.Drivers[conn]; d != nil && r > 0 {
