@@ -90,18 +90,84 @@ type readPlan struct {
 	dups    [][2]int // {first listing, repeat} of points listed more than once
 }
 
-// wire is what a read plan depends on of a point: its address and type.
-// Decoding takes the id, scale and offset from the point itself.
+// wire is what a read plan depends on of a point, in a few bytes: its
+// address and type, each name as a code. Decoding reads the point itself
+// (address, type, byte order, scale, offset, id), which fits has just
+// compared with the plan.
 type wire struct {
-	addr site.ModbusAddress
-	typ  site.DataType
+	addr         uint16
+	bit          int8
+	unit         uint8
+	table, typ   uint8
+	bytes, words uint8
+	ok           bool // the point has an address
 }
 
-func wireOf(p *site.Point) wire {
+// wireOf returns a point's wire, and false when some name of its has no
+// code (a point no mapping could load): plans with it are made anew for
+// every read.
+func wireOf(p *site.Point) (wire, bool) {
 	if p == nil || p.Modbus == nil {
-		return wire{}
+		return wire{}, true
 	}
-	return wire{*p.Modbus, p.Type}
+	a := p.Modbus
+	w := wire{addr: a.Address, bit: int8(a.Bit), unit: a.UnitID, ok: true}
+	var t, ty, b, wo bool
+	w.table, t = tableCode(a.Table)
+	w.typ, ty = typeCode(p.Type)
+	w.bytes, b = orderCode(a.ByteOrder)
+	w.words, wo = orderCode(a.WordOrder)
+	return w, t && ty && b && wo && int(w.bit) == a.Bit
+}
+
+func tableCode(t site.ModbusTable) (uint8, bool) {
+	switch t {
+	case site.HoldingRegister:
+		return 1, true
+	case site.InputRegister:
+		return 2, true
+	case site.Coil:
+		return 3, true
+	case site.DiscreteInput:
+		return 4, true
+	case "":
+		return 0, true
+	}
+	return 0, false
+}
+
+func typeCode(t site.DataType) (uint8, bool) {
+	switch t {
+	case site.TypeUint16:
+		return 1, true
+	case site.TypeInt16:
+		return 2, true
+	case site.TypeBool:
+		return 3, true
+	case site.TypeUint32:
+		return 4, true
+	case site.TypeInt32:
+		return 5, true
+	case site.TypeFloat32:
+		return 6, true
+	case site.TypeFloat64:
+		return 7, true
+	case "":
+		return 0, true
+	}
+	return 0, false
+}
+
+func orderCode(o site.ByteOrder) (uint8, bool) {
+	switch o {
+	case site.BigEndian:
+		return 1, true
+	case site.LittleEndian:
+		return 2, true
+	case "":
+		return 0, true
+	}
+	return 0, false
 }
 
 // fits reports whether the plan still holds for points.
@@ -110,7 +176,10 @@ func (pl *readPlan) fits(points []*site.Point, gen uint64) bool {
 		return false
 	}
 	for i, p := range points {
-		if p != pl.points[i] || wireOf(p) != pl.wires[i] {
+		if p != pl.points[i] {
+			return false
+		}
+		if w, exact := wireOf(p); !exact || w != pl.wires[i] {
 			return false
 		}
 	}
@@ -144,7 +213,7 @@ func (c *Client) planFor(points []*site.Point) *readPlan {
 func (c *Client) newPlan(points []*site.Point) *readPlan {
 	pl := &readPlan{points: slices.Clone(points), wires: make([]wire, len(points))}
 	for i, p := range points {
-		pl.wires[i] = wireOf(p)
+		pl.wires[i], _ = wireOf(p)
 	}
 	c.mu.Lock()
 	pl.gen = c.gen
@@ -304,13 +373,14 @@ func (c *Client) runReads(ctx context.Context, pl *readPlan, batches []readBatch
 		now := time.Now()
 		bits := isBitTable(b.Table)
 		for _, i := range b.idx {
-			w, p := &pl.wires[i], pl.points[i]
-			off := int(w.addr.Address) - int(b.Start)
+			p := pl.points[i]
+			a := p.Modbus
+			off := int(a.Address) - int(b.Start)
 			var v float64
 			if bits {
 				v = decodeBit(j.bits[off])
 			} else {
-				v = decode(w.typ, &w.addr, p.Scale, p.Offset, j.regs[off:off+widthOf(b.Table, w.typ)])
+				v = decode(p.Type, a, p.Scale, p.Offset, j.regs[off:off+widthOf(b.Table, p.Type)])
 			}
 			emit(i, control.Reading{Point: p.ID, Value: v, Time: now})
 		}

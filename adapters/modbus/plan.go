@@ -285,7 +285,9 @@ type writeItem struct {
 	bit   bool     // coils and bits in registers
 }
 
-// writeBatch is a planned write request with the writes it carries.
+// writeBatch is a planned write request with the writes it carries; its
+// Request leaves Points empty (nothing prints write requests, and
+// naming them cost an array per request).
 type writeBatch struct {
 	Request
 	items []writeItem
@@ -321,13 +323,12 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 			k := rmwKey{it.unit, a.Address}
 			if i, ok := rmw[k]; ok {
 				out[i].items = append(out[i].items, it)
-				out[i].Points = append(out[i].Points, it.p.ID)
 				continue
 			}
 			rmw[k] = len(out)
 			out = append(out, writeBatch{Request: Request{
 				Unit: it.unit, Function: FuncWriteSingleRegister, FunctionName: "read_modify_write_register",
-				Table: a.Table, Start: a.Address, Quantity: 1, Points: []string{it.p.ID},
+				Table: a.Table, Start: a.Address, Quantity: 1,
 			}, items: []writeItem{it}, rmw: true})
 		}
 	}
@@ -357,11 +358,8 @@ func planWrites(items []writeItem, lim Limits) []writeBatch {
 			end += w
 			j++
 		}
-		b := writeBatch{Request: Request{Unit: unit, Table: table, Start: uint16(start), Quantity: uint16(end - start),
-			Points: make([]string, j-i)}, items: rest[i:j:j]}
-		for k, it := range b.items {
-			b.Points[k] = it.p.ID
-		}
+		b := writeBatch{Request: Request{Unit: unit, Table: table, Start: uint16(start), Quantity: uint16(end - start)},
+			items: rest[i:j:j]}
 		switch {
 		case table == site.Coil && j-i == 1:
 			b.Function = FuncWriteSingleCoil

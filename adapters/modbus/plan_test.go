@@ -278,7 +278,7 @@ func TestPlanWrites(t *testing.T) {
 			}
 			var got []Request
 			for _, b := range planWrites(items, tc.lim) {
-				got = append(got, b.Request)
+				got = append(got, named(b))
 			}
 			require.Equal(t, tc.want, compact(got))
 		})
@@ -289,6 +289,15 @@ func TestPlanWritesKeepsOrderOfSameAddress(t *testing.T) {
 	a, b := hr("first", 3, site.TypeUint16), hr("second", 3, site.TypeUint16)
 	bs := planWrites([]writeItem{{idx: 0, p: a, unit: 1, regs: []uint16{1}}, {idx: 1, p: b, unit: 1, regs: []uint16{2}}}, Limits{WriteMultiple: true})
 	require.Len(t, bs, 2)
-	require.Equal(t, []string{"first"}, bs[0].Points)
-	require.Equal(t, []string{"second"}, bs[1].Points)
+	require.Equal(t, []string{"first"}, named(bs[0]).Points)
+	require.Equal(t, []string{"second"}, named(bs[1]).Points)
+}
+
+// named is a write batch's request with the ids of the points it writes.
+func named(b writeBatch) Request {
+	r := b.Request
+	for _, it := range b.items {
+		r.Points = append(r.Points, it.p.ID)
+	}
+	return r
 }
