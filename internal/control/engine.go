@@ -195,7 +195,7 @@ const maxBatch = 1024
 
 func (e *Engine) watch(d Driver, points []*site.Point) context.CancelFunc {
 	return e.spawn(func(ctx context.Context) {
-		out := make(chan Reading, 64)
+		out := make(chan Reading, 16)
 		done := make(chan struct{})
 		go func() { // owned: the watch waits for it below
 			defer close(done)
@@ -316,10 +316,14 @@ type pointState struct {
 	point  *site.Point
 	driver Driver
 
-	actual    float64
-	actualAt  time.Time
-	writtenAt time.Time // wall time of the last confirmed write
-	dueAt     time.Time // the scheduled transition not yet confirmed written, for Lag
+	actual   float64
+	actualAt time.Time
+	// writtenAt is the wall time of the last confirmed write and dueAt
+	// the scheduled transition not yet confirmed written (for Lag), both
+	// in Unix nanoseconds, 0 for none: a time.Time is three times the
+	// size, in every one of 10,000 states.
+	writtenAt int64
+	dueAt     int64
 	// trouble holds what only a point in trouble needs (failed writes, a
 	// failed read, a value changed at the BMS): nil otherwise, which
 	// keeps the states of 10,000 points small.
@@ -439,10 +443,10 @@ type job struct {
 	siteID  string
 	value   float64
 	old     float64 // what the device held, if hadOld
-	hadOld  bool
 	source  Source
 	reason  string
-	attempt int
+	attempt int32
+	hadOld  bool
 }
 
 // writeResults are the outcomes of a writer's batch: per job, the error
@@ -610,7 +614,6 @@ func (e *Engine) Run(ctx context.Context) error {
 					w = &watch{d: d, first: firstRead{d: d, plan: ss.plan, site: ss, gen: ss.planGen}}
 					if len(ss.rt.Drivers) == 1 { // the usual case: sized for the site
 						w.points = make([]*site.Point, 0, len(ss.points))
-						w.first.points = make([]*site.Point, 0, len(ss.added))
 						w.first.states = make([]*pointState, 0, len(ss.added))
 					}
 					byDriver[d] = w
@@ -621,7 +624,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			if k < len(added) && added[k].point == p {
 				ps := &added[k]
 				k++
-				w.first.points = append(w.first.points, p)
 				w.first.states = append(w.first.states, ps)
 			}
 		}
@@ -630,7 +632,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			if sitesLeft[d]--; sitesLeft[d] > 0 {
 				continue
 			}
-			if w := byDriver[d]; w != nil && len(w.first.points) > 0 {
+			if w := byDriver[d]; w != nil && len(w.first.states) > 0 {
+				// The writable points, read first: usually all of them.
+				if len(w.first.states) == len(w.points) {
+					w.first.points = w.points
+				} else {
+					w.first.points = make([]*site.Point, len(w.first.states))
+					for i, ps := range w.first.states {
+						w.first.points[i] = ps.point
+					}
+				}
 				fr := w.first
 				wg.Go(func() { e.readFirst(ctx, fr) })
 			}
@@ -665,7 +676,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// cold start of many devices polls queued before the first writes
 	// would only delay them.
 	for _, w := range watches {
-		e.startDriver(w.d, w.points, rates[w.d], len(w.first.points) > 0)
+		e.startDriver(w.d, w.points, rates[w.d], len(w.first.states) > 0)
 	}
 
 	// The timetable of 10,000 points takes milliseconds of CPU to work
@@ -868,7 +879,7 @@ func (e *Engine) advance(now time.Time) {
 			if ps.gone {
 				continue
 			}
-			ps.dueAt = at
+			ps.dueAt = at.UnixNano()
 			ps.setRespectTill(time.Time{})
 			ps.external = false
 			e.dirty.mark(ps)
@@ -937,10 +948,15 @@ func (e *Engine) desired(ps *pointState, now time.Time) (goal, bool) {
 
 // goalOf is the goal a plan's change gives.
 func goalOf(ch schedule.Change) goal {
+	return planGoal(ch.Value.Num, ch.Occupied, ch.Reasons)
+}
+
+// planGoal is the goal of a plan's value, occupancy and reasons.
+func planGoal(value float64, occupied bool, reasons []schedule.Reason) goal {
 	src := SourceDefault
-	if ch.Occupied {
+	if occupied {
 		src = SourceOccupancy
-		for _, r := range ch.Reasons {
+		for _, r := range reasons {
 			if r.Kind == schedule.ReasonBooking {
 				src = SourceBooking
 				break
@@ -950,7 +966,7 @@ func goalOf(ch schedule.Change) goal {
 			}
 		}
 	}
-	return goal{value: ch.Value.Num, src: src, occupied: ch.Occupied, reasons: ch.Reasons}
+	return goal{value: value, src: src, occupied: occupied, reasons: reasons}
 }
 
 // spanPlan is a Plan that also says until when the value it gives holds
@@ -959,19 +975,22 @@ type spanPlan interface {
 	ValueSpan(pointID string, t time.Time) (schedule.Change, time.Time, bool)
 }
 
-// hint is a point's goal from its plan, worked out ahead of deciding it:
-// it holds from from until until (for the plan it was worked out from).
+// hint is what a point's plan gives, worked out ahead of deciding it: it
+// holds from the instant it was worked out until until (Unix
+// nanoseconds; 0: no hint).
 type hint struct {
-	g           goal
-	from, until time.Time
-	ok          bool
+	value    float64
+	reasons  []schedule.Reason // shared with the plan
+	until    int64
+	occupied bool
 }
 
-// planHints works out the plan's goal of each point at now, and until
+// planHints works out what the plan gives each point at now, and until
 // when it holds. A driver's first read does it on its own goroutine
-// while the request is on the wire: at a cold start every device's
+// before its request goes on the wire: at a cold start every device's
 // reading comes in at about the same time, and the loop that decides
-// them one after the other was the last device's wait.
+// them one after the other, asking the plan for each point, was the
+// last device's wait.
 func planHints(plan Plan, points []*site.Point, now time.Time) []hint {
 	hs := make([]hint, len(points))
 	sp, spans := plan.(spanPlan)
@@ -985,7 +1004,7 @@ func planHints(plan Plan, points []*site.Point, now time.Time) []hint {
 			until, ok = plan.NextChange(p.ID, now)
 		}
 		if ok {
-			hs[i] = hint{g: goalOf(ch), from: now, until: until, ok: true}
+			hs[i] = hint{value: ch.Value.Num, reasons: ch.Reasons, until: until.UnixNano(), occupied: ch.Occupied}
 		}
 	}
 	return hs
@@ -993,8 +1012,9 @@ func planHints(plan Plan, points []*site.Point, now time.Time) []hint {
 
 // hintOf is a hint taken in with a first read, for the next reconcile.
 type hintOf struct {
-	ps  *pointState
-	gen int // the site's planGen the hint was worked out for
+	ps   *pointState
+	gen  int   // the site's planGen the hint was worked out for
+	from int64 // when it was worked out, Unix nanoseconds
 	hint
 }
 
@@ -1006,10 +1026,10 @@ func (e *Engine) hinted(ps *pointState, now time.Time) (goal, bool) {
 		return goal{}, false
 	}
 	h := &e.hints[i]
-	if h.ps != ps || h.gen != ps.site.planGen || now.Before(h.from) || !now.Before(h.until) {
+	if ns := now.UnixNano(); h.ps != ps || h.gen != ps.site.planGen || ns < h.from || ns >= h.until {
 		return goal{}, false
 	}
-	return h.g, true
+	return planGoal(h.value, h.occupied, h.reasons), true
 }
 
 // reasonKey identifies the reasons of a goal by the plan's shared slice:
@@ -1176,7 +1196,7 @@ func (e *Engine) decide(ps *pointState, now time.Time, texts reasonTexts) (job, 
 		reason = "enforce after external change; " + reason
 	}
 	ps.pending = true
-	return job{ps: ps, point: ps.point, siteID: ps.site.rt.Site.ID, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: ps.attempts() + 1}, true
+	return job{ps: ps, point: ps.point, siteID: ps.site.rt.Site.ID, value: want, old: ps.actual, hadOld: ps.actualOK, source: src, reason: reason, attempt: int32(ps.attempts() + 1)}, true
 }
 
 // writer performs the writes of one driver in order, reads them back,
@@ -1280,7 +1300,7 @@ func (e *Engine) journalWrites(ctx context.Context, jobs []job, errs []error) {
 		}
 		recs[i] = WriteRecord{
 			Time: now, Site: j.siteID, Point: j.point.ID, Old: old, New: j.value,
-			Reason: j.reason, Source: j.source, Attempt: j.attempt, DryRun: e.cfg.DryRun,
+			Reason: j.reason, Source: j.source, Attempt: int(j.attempt), DryRun: e.cfg.DryRun,
 		}
 		if errs[i] != nil {
 			recs[i].Err = errs[i].Error()
@@ -1334,13 +1354,13 @@ func (e *Engine) result(j *job, err error, readback *Reading, bt batchTimes) {
 		e.log.Info("wrote point", "site", siteID, "point", ps.point.ID, "value", ps.point.Format(site.Value{Num: j.value, Label: ps.point.Label(j.value)}), "source", j.source, "reason", j.reason, "dry_run", e.cfg.DryRun)
 	}
 	ps.writeOK()
-	if !ps.dueAt.IsZero() && e.cfg.Lag != nil {
-		e.cfg.Lag(siteID, now.Sub(ps.dueAt))
+	if ps.dueAt != 0 && e.cfg.Lag != nil {
+		e.cfg.Lag(siteID, time.Duration(now.UnixNano()-ps.dueAt))
 	}
-	ps.dueAt = time.Time{}
+	ps.dueAt = 0
 	ps.confirmed = true
 	ps.external = false
-	ps.writtenAt = bt.wall
+	ps.writtenAt = bt.wall.UnixNano()
 }
 
 // firstRead is what a driver's writable points held when the engine
@@ -1353,17 +1373,19 @@ type firstRead struct {
 	// plan and gen are the plan of the site of every point and its
 	// planGen, for hints; plan is nil when the points are of several
 	// sites.
-	plan  Plan
-	site  *siteState
-	gen   int
-	hints []hint
+	plan    Plan
+	site    *siteState
+	gen     int
+	hints   []hint
+	hintsAt time.Time // when hints were worked out
 }
 
 // readFirst reads what a driver's writable points hold and hands the
 // readings to the Run goroutine (firstRead).
 func (e *Engine) readFirst(ctx context.Context, fr firstRead) {
 	if fr.plan != nil {
-		fr.hints = planHints(fr.plan, fr.points, e.cfg.Clock.Now())
+		fr.hintsAt = e.cfg.Clock.Now()
+		fr.hints = planHints(fr.plan, fr.points, fr.hintsAt)
 	}
 	fr.readings = e.read(ctx, fr.d, fr.points)
 	select {
@@ -1390,8 +1412,8 @@ func (e *Engine) firstRead(fr firstRead, now time.Time) {
 		e.readingOf(ps, r, now)
 		ps.primed = true
 		e.dirty.mark(ps)
-		if i < len(fr.hints) && fr.hints[i].ok && ps.site == fr.site {
-			e.hints = append(e.hints, hintOf{ps: ps, gen: fr.gen, hint: fr.hints[i]})
+		if i < len(fr.hints) && fr.hints[i].until != 0 && ps.site == fr.site {
+			e.hints = append(e.hints, hintOf{ps: ps, gen: fr.gen, from: fr.hintsAt.UnixNano(), hint: fr.hints[i]})
 			ps.hint = int32(len(e.hints))
 		}
 	}
@@ -1440,7 +1462,7 @@ func (e *Engine) reading(r Reading, now time.Time, from Driver) {
 
 // readingOf takes a value read from the device of a writable point.
 func (e *Engine) readingOf(ps *pointState, r Reading, now time.Time) {
-	if !r.Time.IsZero() && r.Time.Before(ps.writtenAt) {
+	if !r.Time.IsZero() && r.Time.UnixNano() < ps.writtenAt {
 		// Sampled before our last write was confirmed (a subscription's
 		// first notification, a poll that crossed the write): it says
 		// nothing about what the device holds now.
