@@ -19,27 +19,8 @@ import (
 // device's first read hangs; a window boundary shortly after the start
 // is still acted on within a second on the other devices.
 func TestBoundaryWhileAFirstReadHangs(t *testing.T) {
-	var sims []*modbussim.Server
-	var points [][]*site.Point
-	for range 2 {
-		sim, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
-		require.NoError(t, err)
-		require.NoError(t, sim.Start())
-		t.Cleanup(func() { _ = sim.Close() })
-		var pts []*site.Point
-		for i := range 4 {
-			pts = append(pts, &site.Point{ID: "p" + string(rune('0'+i)), Connection: "plc", Type: site.TypeUint16, Access: site.AccessWrite, Scale: 1,
-				Modbus: &site.ModbusAddress{Table: site.HoldingRegister, Address: uint16(i), Bit: -1, UnitID: benchUnit,
-					ByteOrder: site.BigEndian, WordOrder: site.BigEndian}})
-		}
-		sims, points = append(sims, sim), append(points, pts)
-	}
-	f := &benchFleet{sims: sims, points: points}
-	for d, sim := range sims {
-		sim.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
-			f.wrote(d, unitID, table, addr, values)
-		})
-	}
+	f := smallFleet(t, 2)
+	sims := f.sims
 	require.NoError(t, sims[0].SetFault(benchUnit, modbussim.Fault{Silent: true}))
 	f.reset(t)
 	boundary := time.Now().Add(100 * time.Millisecond)
@@ -95,20 +76,8 @@ func TestFirstReadDecidedWhenItIsIn(t *testing.T) {
 }
 
 func testFirstReadDecidedWhenItIsIn(t *testing.T, cancelled bool) {
-	sim, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
-	require.NoError(t, err)
-	require.NoError(t, sim.Start())
-	t.Cleanup(func() { _ = sim.Close() })
-	var pts []*site.Point
-	for i := range 4 {
-		pts = append(pts, &site.Point{ID: "p" + string(rune('0'+i)), Connection: "plc", Type: site.TypeUint16, Access: site.AccessWrite, Scale: 1,
-			Modbus: &site.ModbusAddress{Table: site.HoldingRegister, Address: uint16(i), Bit: -1, UnitID: benchUnit,
-				ByteOrder: site.BigEndian, WordOrder: site.BigEndian}})
-	}
-	f := &benchFleet{sims: []*modbussim.Server{sim}, points: [][]*site.Point{pts}}
-	sim.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
-		f.wrote(0, unitID, table, addr, values)
-	})
+	f := smallFleet(t, 1)
+	sim, pts := f.sims[0], f.points[0]
 	f.reset(t) // the device holds 0, the vacant value
 	sim.SetDelay(300 * time.Millisecond)
 	end := time.Now().Add(100 * time.Millisecond)
@@ -156,4 +125,28 @@ func testFirstReadDecidedWhenItIsIn(t *testing.T, cancelled bool) {
 		require.Zero(t, *p.Desired, "%s: vacant after the booking", p.Point)
 		require.True(t, p.InSync, "%s", p.Point)
 	}
+}
+
+// smallFleet is a fleet of a few simulated devices of four holding
+// registers each, their writes noted as in the benchmarks' fleet.
+func smallFleet(t *testing.T, devices int) *benchFleet {
+	t.Helper()
+	f := &benchFleet{}
+	for d := range devices {
+		sim, err := modbussim.New(modbussim.Config{URL: "tcp://127.0.0.1:0"}, nil)
+		require.NoError(t, err)
+		require.NoError(t, sim.Start())
+		t.Cleanup(func() { _ = sim.Close() })
+		var pts []*site.Point
+		for i := range 4 {
+			pts = append(pts, &site.Point{ID: "p" + string(rune('0'+i)), Connection: "plc", Type: site.TypeUint16, Access: site.AccessWrite, Scale: 1,
+				Modbus: &site.ModbusAddress{Table: site.HoldingRegister, Address: uint16(i), Bit: -1, UnitID: benchUnit,
+					ByteOrder: site.BigEndian, WordOrder: site.BigEndian}})
+		}
+		sim.OnWrite(func(unitID uint8, table site.ModbusTable, addr uint16, values []uint16) {
+			f.wrote(d, unitID, table, addr, values)
+		})
+		f.sims, f.points = append(f.sims, sim), append(f.points, pts)
+	}
+	return f
 }

@@ -37,19 +37,32 @@ func requireNextChanges(t *testing.T, p PlanSource, pointID string, from, to tim
 }
 
 func TestNextChangeFollowsTimeline(t *testing.T) {
-	ds, bookings := generate(t, 2, 7)
-	from, to := testRange(t)
-	p := NewPlan(ds.Sites, from, to)
-	p.SetBookings(bookings)
+	p, from, to := generatedPlan(t)
 	probes := 0
-	for _, c := range p.Compilers() {
-		for _, id := range sortedPointIDs(c.Site()) {
-			probes += requireNextChanges(t, c, id, from, to)
-		}
-	}
+	eachPoint(p, func(c *Compiler, id string) { probes += requireNextChanges(t, c, id, from, to) })
 	require.Greater(t, probes, 1000, "the data set has changes to probe")
 	_, ok := p.Compilers()[0].NextChange("no-such-point", from)
 	require.False(t, ok)
+}
+
+// generatedPlan is the plan of a generated data set of two sites over
+// the test range.
+func generatedPlan(t *testing.T) (p *Plan, from, to time.Time) {
+	t.Helper()
+	ds, bookings := generate(t, 2, 7)
+	from, to = testRange(t)
+	p = NewPlan(ds.Sites, from, to)
+	p.SetBookings(bookings)
+	return p, from, to
+}
+
+// eachPoint calls f for every point of every site of p.
+func eachPoint(p *Plan, f func(c *Compiler, id string)) {
+	for _, c := range p.Compilers() {
+		for _, id := range sortedPointIDs(c.Site()) {
+			f(c, id)
+		}
+	}
 }
 
 func TestOverlayNextChange(t *testing.T) {
@@ -80,38 +93,33 @@ func TestOverlayNextChange(t *testing.T) {
 // up to the instant it returns, and that instant is never past the
 // point's next change.
 func TestValueSpanHolds(t *testing.T) {
-	ds, bookings := generate(t, 2, 7)
-	from, to := testRange(t)
-	p := NewPlan(ds.Sites, from, to)
-	p.SetBookings(bookings)
+	p, from, to := generatedPlan(t)
 	probes := 0
-	for _, c := range p.Compilers() {
-		for _, id := range sortedPointIDs(c.Site()) {
-			ats := []time.Time{from.Add(-time.Hour), from, to.Add(-time.Nanosecond), to}
-			for _, ch := range c.Timeline(id) {
-				ats = append(ats, ch.At.Add(-time.Nanosecond), ch.At, ch.At.Add(time.Nanosecond), ch.At.Add(37*time.Minute))
+	eachPoint(p, func(c *Compiler, id string) {
+		ats := []time.Time{from.Add(-time.Hour), from, to.Add(-time.Nanosecond), to}
+		for _, ch := range c.Timeline(id) {
+			ats = append(ats, ch.At.Add(-time.Nanosecond), ch.At, ch.At.Add(time.Nanosecond), ch.At.Add(37*time.Minute))
+		}
+		for _, at := range ats {
+			want, wantOK := c.ValueAt(id, at)
+			got, until, ok := c.ValueSpan(id, at)
+			require.Equal(t, wantOK, ok, "%s at %s", id, at)
+			if !ok {
+				continue
 			}
-			for _, at := range ats {
-				want, wantOK := c.ValueAt(id, at)
-				got, until, ok := c.ValueSpan(id, at)
-				require.Equal(t, wantOK, ok, "%s at %s", id, at)
-				if !ok {
-					continue
-				}
-				probes++
-				require.Equal(t, want, got, "%s at %s", id, at)
-				require.True(t, until.After(at), "%s at %s: holds until %s", id, at, until)
-				require.False(t, until.After(to), "%s at %s: holds past the range", id, at)
-				last, lastOK := c.ValueAt(id, until.Add(-time.Nanosecond))
-				require.True(t, lastOK)
-				require.Equal(t, got.Value, last.Value, "%s at %s: value at %s", id, at, until)
-				require.Equal(t, got.Occupied, last.Occupied, "%s at %s: occupancy at %s", id, at, until)
-				require.Equal(t, got.Reasons, last.Reasons, "%s at %s: reasons at %s", id, at, until)
-				if next, ok := c.NextChange(id, at); ok {
-					require.False(t, until.After(next), "%s at %s: holds until %s, past its next change at %s", id, at, until, next)
-				}
+			probes++
+			require.Equal(t, want, got, "%s at %s", id, at)
+			require.True(t, until.After(at), "%s at %s: holds until %s", id, at, until)
+			require.False(t, until.After(to), "%s at %s: holds past the range", id, at)
+			last, lastOK := c.ValueAt(id, until.Add(-time.Nanosecond))
+			require.True(t, lastOK)
+			require.Equal(t, got.Value, last.Value, "%s at %s: value at %s", id, at, until)
+			require.Equal(t, got.Occupied, last.Occupied, "%s at %s: occupancy at %s", id, at, until)
+			require.Equal(t, got.Reasons, last.Reasons, "%s at %s: reasons at %s", id, at, until)
+			if next, ok := c.NextChange(id, at); ok {
+				require.False(t, until.After(next), "%s at %s: holds until %s, past its next change at %s", id, at, until, next)
 			}
 		}
-	}
+	})
 	require.Greater(t, probes, 1000, "the data set has values to probe")
 }
