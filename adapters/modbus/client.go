@@ -113,59 +113,28 @@ func wireOf(p *site.Point) (wire, bool) {
 	a := p.Modbus
 	w := wire{addr: a.Address, bit: int8(a.Bit), unit: a.UnitID, ok: true}
 	var t, ty, b, wo bool
-	w.table, t = tableCode(a.Table)
-	w.typ, ty = typeCode(p.Type)
-	w.bytes, b = orderCode(a.ByteOrder)
-	w.words, wo = orderCode(a.WordOrder)
+	w.table, t = codeOf(a.Table, tableNames[:])
+	w.typ, ty = codeOf(p.Type, typeNames[:])
+	w.bytes, b = codeOf(a.ByteOrder, orderNames[:])
+	w.words, wo = codeOf(a.WordOrder, orderNames[:])
 	return w, t && ty && b && wo && int(w.bit) == a.Bit
 }
 
-func tableCode(t site.ModbusTable) (uint8, bool) {
-	switch t {
-	case site.HoldingRegister:
-		return 1, true
-	case site.InputRegister:
-		return 2, true
-	case site.Coil:
-		return 3, true
-	case site.DiscreteInput:
-		return 4, true
-	case "":
+// The names a wire codes, by code - 1 ("" is 0).
+var (
+	tableNames = [...]site.ModbusTable{site.HoldingRegister, site.InputRegister, site.Coil, site.DiscreteInput}
+	typeNames  = [...]site.DataType{site.TypeUint16, site.TypeInt16, site.TypeBool, site.TypeUint32, site.TypeInt32, site.TypeFloat32, site.TypeFloat64}
+	orderNames = [...]site.ByteOrder{site.BigEndian, site.LittleEndian}
+)
+
+// codeOf returns 1 + the index of v in names, 0 for "", and false for any
+// other name.
+func codeOf[T ~string](v T, names []T) (uint8, bool) {
+	if v == "" {
 		return 0, true
 	}
-	return 0, false
-}
-
-func typeCode(t site.DataType) (uint8, bool) {
-	switch t {
-	case site.TypeUint16:
-		return 1, true
-	case site.TypeInt16:
-		return 2, true
-	case site.TypeBool:
-		return 3, true
-	case site.TypeUint32:
-		return 4, true
-	case site.TypeInt32:
-		return 5, true
-	case site.TypeFloat32:
-		return 6, true
-	case site.TypeFloat64:
-		return 7, true
-	case "":
-		return 0, true
-	}
-	return 0, false
-}
-
-func orderCode(o site.ByteOrder) (uint8, bool) {
-	switch o {
-	case site.BigEndian:
-		return 1, true
-	case site.LittleEndian:
-		return 2, true
-	case "":
-		return 0, true
+	if i := slices.Index(names, v); i >= 0 {
+		return uint8(i + 1), true
 	}
 	return 0, false
 }

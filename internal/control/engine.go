@@ -769,10 +769,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.result(&res.jobs[i], res.errs[i], res.readbacks[i], bt)
 			}
 			e.release(res.buf)
-			if len(e.freeJobs) < cap(e.freeJobs) {
-				clear(res.jobs)
-				e.freeJobs = append(e.freeJobs, res.jobs[:0])
-			}
+			e.freeJob(res.jobs)
 		case <-health.C:
 			e.health(ctx, e.cfg.Clock.Now())
 		}
@@ -1148,7 +1145,7 @@ func (e *Engine) reconcile(ctx context.Context, now time.Time) {
 			}
 		}
 		if len(jobs) == 0 {
-			e.freeJobs = append(e.freeJobs[:min(len(e.freeJobs), cap(e.freeJobs)-1)], jobs)
+			e.freeJob(jobs)
 			continue
 		}
 		// In the order of the site's point ids, as the states were made.
@@ -1173,6 +1170,14 @@ func (e *Engine) jobBuf(n int) []job {
 		}
 	}
 	return make([]job, 0, n)
+}
+
+// freeJob keeps a job list's array for jobBuf, while there is room.
+func (e *Engine) freeJob(jobs []job) {
+	if len(e.freeJobs) < cap(e.freeJobs) {
+		clear(jobs)
+		e.freeJobs = append(e.freeJobs, jobs[:0])
+	}
 }
 
 // decide works out whether a dirty point needs a write now, and the job
@@ -1238,32 +1243,18 @@ func (e *Engine) writer(ctx context.Context, d Driver, in <-chan []job, rate flo
 				ws[i] = Write{Point: j.point, Value: j.value}
 			}
 			errs = d.Write(ctx, ws)
-			// Read back what was written: usually every point, in order.
 			okPts := make([]*site.Point, 0, len(jobs))
-			var okIdx []int // index in jobs of okPts[k]; nil while k itself
+			okIdx := make([]int, 0, len(jobs))
 			for i := range jobs {
-				if errs[i] != nil {
-					if okIdx == nil {
-						okIdx = make([]int, len(okPts), len(jobs))
-						for k := range okIdx {
-							okIdx[k] = k
-						}
-					}
-					continue
-				}
-				okPts = append(okPts, jobs[i].point)
-				if okIdx != nil {
+				if errs[i] == nil {
+					okPts = append(okPts, jobs[i].point)
 					okIdx = append(okIdx, i)
 				}
 			}
 			if len(okPts) > 0 {
 				got = e.read(ctx, d, okPts)
 				for k := range got {
-					i := k
-					if okIdx != nil {
-						i = okIdx[k]
-					}
-					rb[i] = &got[k]
+					rb[okIdx[k]] = &got[k]
 				}
 			}
 		}
