@@ -128,29 +128,44 @@ func BenchmarkBareSame10k(b *testing.B) {
 // one register per write request (write_multiple: false in the
 // mapping), so the engine sends 10,000 FC6 writes, like many older
 // controllers need.
-func BenchmarkReconcileVsBare(b *testing.B) {
-	f := newBenchFleet(b)
+// coldStart is a setting of the cold-start comparisons: the client's
+// options, whether devices take one register per write, and how long
+// each device takes to answer.
+type coldStart struct {
+	name   string
+	opts   modbus.Options
+	single bool
+	delay  time.Duration
+}
+
+func coldStarts() []coldStart {
 	no := false
-	for _, tc := range []struct {
-		name   string
-		opts   modbus.Options
-		single bool
-		delay  time.Duration
-	}{
+	return []coldStart{
 		{"fc16", modbus.Options{WriteRate: -1}, false, 0},
 		{"fc6", modbus.Options{WriteRate: -1, WriteMultiple: &no}, true, 0},
 		{"fc16-2ms", modbus.Options{WriteRate: -1}, false, 2 * time.Millisecond},
 		{"fc16-10ms", modbus.Options{WriteRate: -1}, false, 10 * time.Millisecond},
-	} {
+		{"fc16-25ms", modbus.Options{WriteRate: -1}, false, 25 * time.Millisecond},
+	}
+}
+
+// delayed makes every simulator answer after d until the benchmark ends.
+func (f *benchFleet) delayed(b *testing.B, d time.Duration) {
+	for _, s := range f.sims {
+		s.SetDelay(d)
+	}
+	b.Cleanup(func() {
+		for _, s := range f.sims {
+			s.SetDelay(0)
+		}
+	})
+}
+
+func BenchmarkReconcileVsBare(b *testing.B) {
+	f := newBenchFleet(b)
+	for _, tc := range coldStarts() {
 		b.Run(tc.name, func(b *testing.B) {
-			for _, s := range f.sims {
-				s.SetDelay(tc.delay)
-			}
-			defer func() {
-				for _, s := range f.sims {
-					s.SetDelay(0)
-				}
-			}()
+			f.delayed(b, tc.delay)
 			var engineHeap, bareHeap heapUse
 			engine := func() time.Duration {
 				f.reset(b)
@@ -179,7 +194,7 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 				require.NoError(b, err)
 				return latest(seen).Sub(start)
 			}
-			engineCounts, bareCounts := f.interleave(b, engine, bare)
+			engineCounts, bareCounts := f.interleave(b, "engine", engine, bare)
 			engineHeap.report(b, "engine")
 			bareHeap.report(b, "bare")
 			write := uint8(16)
@@ -192,6 +207,42 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 			}
 			require.Equal(b, bareCounts[write], engineCounts[write], "the same writes")
 			require.NotZero(b, engineCounts[write])
+		})
+	}
+}
+
+// BenchmarkClientVsBare is BenchmarkReconcileVsBare without the engine:
+// our Modbus client alone, one per device, made and connected in the
+// timed part as the engine's are, makes the engine's calls for each
+// device (its first read, the write of every point, the read-back, the
+// watcher's first poll) against bareSame. It is the floor of the
+// engine's ratio: what any engine on this client pays before deciding
+// anything.
+func BenchmarkClientVsBare(b *testing.B) {
+	f := newBenchFleet(b)
+	for _, tc := range coldStarts() {
+		b.Run(tc.name, func(b *testing.B) {
+			f.delayed(b, tc.delay)
+			timed := func(run func() error) time.Duration {
+				f.reset(b)
+				f.settle()
+				start := time.Now()
+				errc := make(chan error, 1)
+				go func() { errc <- run() }()
+				seen, err := f.await(1, reconcileLimit)
+				require.NoError(b, <-errc)
+				require.NoError(b, err)
+				return latest(seen).Sub(start)
+			}
+			clientCounts, bareCounts := f.interleave(b, "client",
+				func() time.Duration { return timed(func() error { return f.clientSame(1, tc.opts) }) },
+				func() time.Duration { return timed(func() error { return f.bareSame(1, tc.single) }) })
+			write := uint8(16)
+			if tc.single {
+				write = 6
+			}
+			require.Equal(b, bareCounts[write], clientCounts[write], "the same writes")
+			require.Equal(b, bareCounts[3], clientCounts[3], "the same reads")
 		})
 	}
 }
@@ -225,9 +276,10 @@ func (h *heapUse) report(b *testing.B, side string) {
 }
 
 // interleave runs engine and bare in turn b.N times, alternating which
-// goes first so both see the same load, reports their mean times and
-// ratio, and returns the requests each side sent, by function code.
-func (f *benchFleet) interleave(b *testing.B, engine, bare func() time.Duration) (engineCounts, bareCounts modbussim.Counts) {
+// goes first so both see the same load, reports their mean times (the
+// first as side-ms), the difference (extra-ms) and the ratio, and
+// returns the requests each side sent, by function code.
+func (f *benchFleet) interleave(b *testing.B, side string, engine, bare func() time.Duration) (engineCounts, bareCounts modbussim.Counts) {
 	var tEngine, tBare time.Duration
 	engineCounts, bareCounts = modbussim.Counts{}, modbussim.Counts{}
 	add := func(to modbussim.Counts) {
@@ -249,8 +301,9 @@ func (f *benchFleet) interleave(b *testing.B, engine, bare func() time.Duration)
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	b.ReportMetric(ms(tEngine), "engine-ms")
+	b.ReportMetric(ms(tEngine), side+"-ms")
 	b.ReportMetric(ms(tBare), "bare-ms")
+	b.ReportMetric(ms(tEngine-tBare), "extra-ms")
 	b.ReportMetric(float64(tEngine)/float64(tBare), "ratio")
 	return engineCounts, bareCounts
 }
@@ -372,7 +425,7 @@ func BenchmarkTransitionVsBare(b *testing.B) {
 		}
 		return latest(seen).Sub(t)
 	}
-	engineCounts, bareCounts := f.interleave(b, engine, bare)
+	engineCounts, bareCounts := f.interleave(b, "engine", engine, bare)
 	for _, fc := range []uint8{3, 16} {
 		b.ReportMetric(float64(engineCounts[fc])/float64(b.N), fmt.Sprintf("engine-fc%d/op", fc))
 		b.ReportMetric(float64(bareCounts[fc])/float64(b.N), fmt.Sprintf("bare-fc%d/op", fc))

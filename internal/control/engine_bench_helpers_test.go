@@ -304,6 +304,57 @@ func (f *benchFleet) bareSame(value uint16, single bool) error {
 	})
 }
 
+// clientSame makes the requests of bareSame through our Modbus client
+// (opts, the URL filled in), one per device, made here, each device in
+// its own goroutine, with the calls the engine makes: the first read,
+// one Write of every point, the read-back and the watcher's first poll
+// (ReadInto, as the engine reads).
+func (f *benchFleet) clientSame(value float64, opts modbus.Options) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.sims))
+	for d, s := range f.sims {
+		wg.Go(func() { errs[d] = f.clientDevice(d, s.URL(), value, opts) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (f *benchFleet) clientDevice(d int, url string, value float64, opts modbus.Options) error {
+	opts.URL = url
+	c, err := modbus.New(opts, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx := context.Background()
+	pts := f.points[d]
+	read := func(buf []control.Reading) ([]control.Reading, error) {
+		buf = c.ReadInto(ctx, pts, buf)
+		for _, r := range buf {
+			if r.Err != nil {
+				return buf, r.Err
+			}
+		}
+		return buf, nil
+	}
+	buf, err := read(nil) // the engine's first read
+	if err != nil {
+		return err
+	}
+	ws := make([]control.Write, len(pts))
+	for i, p := range pts {
+		ws[i] = control.Write{Point: p, Value: value}
+	}
+	if err := errors.Join(c.Write(ctx, ws)...); err != nil {
+		return err
+	}
+	if buf, err = read(buf); err != nil { // the read-back
+		return err
+	}
+	_, err = read(buf) // the watcher's first poll
+	return err
+}
+
 // counts returns the requests the simulators received, by function code.
 func (f *benchFleet) counts() modbussim.Counts {
 	out := modbussim.Counts{}
