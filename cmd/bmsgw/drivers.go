@@ -111,7 +111,7 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 				limit = o.MaxPerGroupDoor
 			}
 		}
-		closer, err := serveHTTP(addr, acssim.New(acssim.Options{MaxPerGroupDoor: limit}), logger)
+		closer, err := serveHTTP(addr, acssim.New(acssim.Options{MaxPerGroupDoor: limit, KeepRequests: demoKeptRequests}), logger)
 		if err != nil {
 			return fail(fmt.Errorf("simulated access system: %w", err))
 		}
@@ -120,6 +120,10 @@ func startSimulators(ctx context.Context, g *config.Gateway, clock control.Clock
 	}
 	return sims, nil
 }
+
+// demoKeptRequests is how many requests the demo's access system keeps
+// for inspection: the demo may run for days.
+const demoKeptRequests = 1000
 
 // StartSite starts a simulator on the address of every Modbus TCP and
 // OPC UA connection of a site (a site added by a reload gets its own).

@@ -38,6 +38,10 @@ type Options struct {
 	Headers map[string]string
 	// Path is the grant collection. Default "/api/grants".
 	Path string
+	// KeepRequests is how many of the latest requests Requests and Count
+	// see; 0 keeps all, as tests want. A long-running demo sets it, so
+	// the log of what it was asked does not grow without end.
+	KeepRequests int
 }
 
 // Grant is a permission the emulator holds.
@@ -163,7 +167,8 @@ func (s *Server) grantsLocked() []Grant {
 	return out
 }
 
-// Requests returns the requests received so far, in order.
+// Requests returns the requests received so far, in order (the latest
+// KeepRequests of them when that is set).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +207,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: data}
+	if k := s.opts.KeepRequests; k > 0 && len(s.requests) >= k {
+		// Drop the oldest, keeping k-1 and this one; in one copy per
+		// k/2 requests rather than one per request.
+		drop := len(s.requests) - k + 1
+		if half := k / 2; drop < half {
+			drop = half
+		}
+		s.requests = slices.Delete(s.requests, 0, drop)
+	}
 	idx := len(s.requests)
 	s.requests = append(s.requests, req)
 	if s.hangNext > 0 {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,4 +83,28 @@ func TestEmulatorEnforcesItsRules(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, st)
 	require.Len(t, sim.Grants(), 2)
 	require.Equal(t, 2, sim.Count(http.StatusConflict))
+}
+
+// A demo runs for days: its emulator keeps only the latest requests.
+func TestEmulatorKeepsTheLatestRequests(t *testing.T) {
+	sim := acssim.New(acssim.Options{KeepRequests: 10})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	defer sim.Close()
+	client := srv.Client()
+	defer client.CloseIdleConnections()
+	for i := range 25 {
+		resp, err := client.Get(srv.URL + "/api/grants/p-" + strconv.Itoa(i))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.LessOrEqual(t, len(sim.Requests()), 10, "after request %d", i)
+	}
+	got := sim.Requests()
+	require.NotEmpty(t, got)
+	for k, r := range got {
+		require.Equal(t, "/api/grants/p-"+strconv.Itoa(25-len(got)+k), r.Path, "the latest, in order")
+	}
+	st := got[0].Status
+	require.NotZero(t, st)
+	require.Equal(t, len(got), sim.Count(st), "Count sees the kept requests")
 }
