@@ -147,7 +147,7 @@ func (gw *gateway) snapshot(ctx context.Context) *uaserver.Snapshot {
 		plans[k] = v
 	}
 	gw.mu.Unlock()
-	return uaserver.Build(uaserver.BuildInput{Now: gw.clock.Now(), Sites: g.Sites, Status: st, Events: evs,
+	return uaserver.Build(uaserver.BuildInput{Now: gw.clock.Now(), Sites: g.Sites, Status: st, Events: evs, Feeds: gw.feedStatuses(),
 		Windows: func(siteID, spaceID string) []schedule.Window {
 			if c := plans[siteID]; c != nil {
 				return c.Windows(spaceID)

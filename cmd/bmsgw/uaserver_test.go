@@ -85,6 +85,14 @@ func TestRunOPCUAServer(t *testing.T) {
 		v := res.Results[0]
 		return v.Status == ua.StatusOK && v.Value != nil && v.Value.Value() == true
 	})
+	// So does the booking feed the plans come from.
+	feed := func(s string) *ua.DataValue {
+		res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: ua.MustParseNodeID("ns=1;s=Feeds/feed/" + s), AttributeID: ua.AttributeIDValue}}})
+		require.NoError(t, err)
+		return res.Results[0]
+	}
+	require.Equal(t, true, feed("OK").Value.Value(), "the feed is read")
+	require.EqualValues(t, 1, feed("Bookings").Value.Value(), "its one booking")
 	write := func(s string, v any) ua.StatusCode {
 		res, err := c.Write(ctx, &ua.WriteRequest{NodesToWrite: []*ua.WriteValue{{NodeID: node(s), AttributeID: ua.AttributeIDValue,
 			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(v)}}}})

@@ -23,6 +23,8 @@ type BuildInput struct {
 	// Events are recent events in any order; Build keeps the newest
 	// EventSlots per space and per site, without card holders.
 	Events []events.Event
+	// Feeds are the booking sources' health, in the order shown.
+	Feeds []control.FeedStatus
 }
 
 // Build assembles a snapshot from the engine's status, the schedule's
@@ -84,6 +86,11 @@ func Build(in BuildInput) *Snapshot {
 			}
 		}
 		snap.Sites = append(snap.Sites, out)
+	}
+	for _, f := range in.Feeds {
+		snap.Feeds = append(snap.Feeds, Feed{Source: f.Source, OK: f.OK, LastSuccess: f.LastSuccess,
+			ConsecutiveFailures: f.ConsecutiveFailures, LastError: f.LastError,
+			FromCache: f.FromCache, FetchedAt: f.FetchedAt, Bookings: f.Bookings})
 	}
 	return snap
 }

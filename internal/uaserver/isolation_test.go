@@ -264,4 +264,10 @@ func TestSnapshotCheck(t *testing.T) {
 	dup := snapshot(false)
 	dup.Sites[0].Points = append(dup.Sites[0].Points, Point{ID: "gym"})
 	require.ErrorContains(t, dup.Check(), `node id "valby/gym" is used twice`)
+
+	feeds := snapshot(false) // leisure and sports
+	feeds.Feeds = append(feeds.Feeds, Feed{Source: "a/b"})
+	require.ErrorContains(t, feeds.Check(), `booking source id "a/b"`)
+	feeds.Feeds[2].Source = "leisure"
+	require.ErrorContains(t, feeds.Check(), `node id "Feeds/leisure" is used twice`)
 }

@@ -78,7 +78,8 @@ func TestNodeOPCUAClient(t *testing.T) {
 	}
 	objects := browse("i=85")
 	require.Equal(t, "ns=1;s=Gateway", objects["Gateway"], "the gateway's folder under Objects")
-	require.Equal(t, map[string]string{"SnapshotTime": "ns=1;s=SnapshotTime", "valby": "ns=1;s=valby"}, browse("ns=1;s=Gateway"))
+	require.Equal(t, map[string]string{"SnapshotTime": "ns=1;s=SnapshotTime", "Feeds": "ns=1;s=Feeds", "valby": "ns=1;s=valby"}, browse("ns=1;s=Gateway"))
+	require.Equal(t, map[string]string{"leisure": "ns=1;s=Feeds/leisure", "sports": "ns=1;s=Feeds/sports"}, browse("ns=1;s=Feeds"))
 	site := browse("ns=1;s=valby")
 	require.Equal(t, "ns=1;s=valby/gym", site["gym"])
 	require.Equal(t, "ns=1;s=valby/room12", site["room12"])
@@ -102,6 +103,17 @@ func TestNodeOPCUAClient(t *testing.T) {
 	require.Equal(t, "valby-volley", read("ns=1;s=valby/gym/Organiser")["value"])
 	require.Equal(t, "2026-11-26T18:00:00.000Z", read("ns=1;s=valby/gym/NextStart")["value"])
 	require.Equal(t, "GoodNoData", read("ns=1;s=valby/gym/CurrentStart")["status"], "vacant: no current window")
+	// A failing booking feed: the plans stand on its last good copy.
+	require.Equal(t, false, read("ns=1;s=Feeds/sports/OK")["value"])
+	require.Equal(t, true, read("ns=1;s=Feeds/sports/FromCache")["value"])
+	r = read("ns=1;s=Feeds/sports/ConsecutiveFailures")
+	require.Equal(t, "Int32", r["dataType"])
+	require.EqualValues(t, 3, r["value"])
+	require.Contains(t, read("ns=1;s=Feeds/sports/LastError")["value"], "503")
+	require.Equal(t, "2026-11-26T09:00:00.000Z", read("ns=1;s=Feeds/sports/FetchedAt")["value"])
+	require.Equal(t, true, read("ns=1;s=Feeds/leisure/OK")["value"])
+	require.EqualValues(t, 41, read("ns=1;s=Feeds/leisure/Bookings")["value"])
+	require.Equal(t, "GoodNoData", read("ns=1;s=Feeds/leisure/FetchedAt")["status"], "not from the cache")
 
 	// Subscribe, then the gym's window starts.
 	nc.do(map[string]any{"op": "subscribe", "node": "ns=1;s=valby/gym/Occupied"})

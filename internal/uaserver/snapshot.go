@@ -31,6 +31,28 @@ type Snapshot struct {
 	// Time is when the snapshot was taken.
 	Time  time.Time `json:"time"`
 	Sites []Site    `json:"sites"`
+	// Feeds are the booking sources the plans come from.
+	Feeds []Feed `json:"feeds,omitempty"`
+}
+
+// Feed is one booking source's health: whether the plans stand on a
+// fresh feed, or on the last good one while the booking system fails.
+type Feed struct {
+	Source string `json:"source"`
+	// OK is set when the latest poll was good.
+	OK bool `json:"ok"`
+	// LastSuccess is when the last good poll started; zero if none.
+	LastSuccess time.Time `json:"last_success"`
+	// ConsecutiveFailures counts failed polls since the last good one;
+	// LastError is the latest failure (URLs without secrets).
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	LastError           string `json:"last_error,omitempty"`
+	// FromCache is set when the bookings in use come from the last good
+	// feed kept on disk, fetched at FetchedAt.
+	FromCache bool      `json:"from_cache"`
+	FetchedAt time.Time `json:"fetched_at"`
+	// Bookings is how many bookings the plans use from it.
+	Bookings int `json:"bookings"`
 }
 
 // Site is one building.
@@ -155,6 +177,9 @@ func (s *Snapshot) Check() error {
 				id("connection", d.Connection)
 				id("device", d.Device)
 			}
+		}
+		for _, f := range s.Feeds {
+			id("booking source", f.Source)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -3,6 +3,7 @@ package uaserver
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -99,6 +100,18 @@ func buildTree(s *Snapshot, writable map[string]bool, prev *tree) (*tree, error)
 			b.variable(f, "Since", ua.TypeIDDateTime, timeOrNil(d.Since), ua.StatusGoodNoData)
 			b.variable(f, "LastError", ua.TypeIDString, d.LastError, 0)
 		}
+	}
+	// Site ids are lower case: "Feeds" cannot be one.
+	ff := b.folder(root, "Feeds", "Feeds")
+	for _, f := range s.Feeds {
+		sf := b.folder(ff, f.Source, f.Source)
+		b.variable(sf, "OK", ua.TypeIDBoolean, f.OK, 0)
+		b.variable(sf, "LastSuccess", ua.TypeIDDateTime, timeOrNil(f.LastSuccess), ua.StatusGoodNoData)
+		b.variable(sf, "ConsecutiveFailures", ua.TypeIDInt32, int32(min(f.ConsecutiveFailures, math.MaxInt32)), 0)
+		b.variable(sf, "LastError", ua.TypeIDString, f.LastError, 0)
+		b.variable(sf, "FromCache", ua.TypeIDBoolean, f.FromCache, 0)
+		b.variable(sf, "FetchedAt", ua.TypeIDDateTime, timeOrNil(f.FetchedAt), ua.StatusGoodNoData)
+		b.variable(sf, "Bookings", ua.TypeIDInt32, int32(min(f.Bookings, math.MaxInt32)), 0)
 	}
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
