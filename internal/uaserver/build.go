@@ -87,11 +87,7 @@ func Build(in BuildInput) *Snapshot {
 		}
 		snap.Sites = append(snap.Sites, out)
 	}
-	for _, f := range in.Feeds {
-		snap.Feeds = append(snap.Feeds, Feed{Source: f.Source, OK: f.OK, LastSuccess: f.LastSuccess,
-			ConsecutiveFailures: f.ConsecutiveFailures, LastError: f.LastError,
-			FromCache: f.FromCache, FetchedAt: f.FetchedAt, Bookings: f.Bookings})
-	}
+	snap.Feeds = slices.Clone(in.Feeds)
 	return snap
 }
 

@@ -66,7 +66,7 @@ func TestBuild(t *testing.T) {
 	require.Equal(t, []Point{{ID: "heartbeat", Desired: f(1)}}, s.Points, "unbound points at site level")
 	require.Equal(t, []Event{{Time: day, Kind: "round_done", Message: "round done"}}, s.Events)
 	require.Equal(t, []Device{{Connection: "bms", Device: "plc1", Up: true}}, s.Devices)
-	require.Equal(t, []Feed{{Source: "leisure", ConsecutiveFailures: 2, LastError: "503", FromCache: true, FetchedAt: day, LastSuccess: day, Bookings: 12}}, snap.Feeds)
+	require.Equal(t, []control.FeedStatus{{Source: "leisure", ConsecutiveFailures: 2, LastError: "503", FromCache: true, FetchedAt: day, LastSuccess: day, Bookings: 12}}, snap.Feeds)
 }
 
 // TestBuildDeviceNames: the engine's device names as the drivers give

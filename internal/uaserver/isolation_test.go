@@ -13,6 +13,8 @@ import (
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bmsgw/bmsgw/internal/control"
 )
 
 // controlLoop stands in for the control engine: it ticks every 10 ms and
@@ -266,7 +268,7 @@ func TestSnapshotCheck(t *testing.T) {
 	require.ErrorContains(t, dup.Check(), `node id "valby/gym" is used twice`)
 
 	feeds := snapshot(false) // leisure and sports
-	feeds.Feeds = append(feeds.Feeds, Feed{Source: "a/b"})
+	feeds.Feeds = append(feeds.Feeds, control.FeedStatus{Source: "a/b"})
 	require.ErrorContains(t, feeds.Check(), `booking source id "a/b"`)
 	feeds.Feeds[2].Source = "leisure"
 	require.ErrorContains(t, feeds.Check(), `node id "Feeds/leisure" is used twice`)

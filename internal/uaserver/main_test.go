@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/bmsgw/bmsgw/internal/control"
 	"github.com/bmsgw/bmsgw/internal/testpeers"
 )
 
@@ -85,7 +86,7 @@ func snapshot(occupied bool) *Snapshot {
 		Spaces:  []Space{gym, {ID: "room12", Name: "Classroom 12"}},
 		Points:  []Point{{ID: "heartbeat", Desired: f(1)}},
 		Devices: []Device{{Connection: "bms", Device: "plc1", Up: true, Since: day}},
-	}}, Feeds: []Feed{
+	}}, Feeds: []control.FeedStatus{
 		{Source: "leisure", OK: true, LastSuccess: day.Add(17*time.Hour + 55*time.Minute), Bookings: 41},
 		{Source: "sports", ConsecutiveFailures: 3, LastError: "get https://booking.example/feed.ics?redacted: 503 Service Unavailable",
 			FromCache: true, FetchedAt: day.Add(9 * time.Hour), LastSuccess: day.Add(9 * time.Hour), Bookings: 7},

@@ -17,6 +17,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/bmsgw/bmsgw/internal/control"
 )
 
 // EventSlots is how many of the latest events each space (and each site,
@@ -31,28 +33,10 @@ type Snapshot struct {
 	// Time is when the snapshot was taken.
 	Time  time.Time `json:"time"`
 	Sites []Site    `json:"sites"`
-	// Feeds are the booking sources the plans come from.
-	Feeds []Feed `json:"feeds,omitempty"`
-}
-
-// Feed is one booking source's health: whether the plans stand on a
-// fresh feed, or on the last good one while the booking system fails.
-type Feed struct {
-	Source string `json:"source"`
-	// OK is set when the latest poll was good.
-	OK bool `json:"ok"`
-	// LastSuccess is when the last good poll started; zero if none.
-	LastSuccess time.Time `json:"last_success"`
-	// ConsecutiveFailures counts failed polls since the last good one;
-	// LastError is the latest failure (URLs without secrets).
-	ConsecutiveFailures int    `json:"consecutive_failures"`
-	LastError           string `json:"last_error,omitempty"`
-	// FromCache is set when the bookings in use come from the last good
-	// feed kept on disk, fetched at FetchedAt.
-	FromCache bool      `json:"from_cache"`
-	FetchedAt time.Time `json:"fetched_at"`
-	// Bookings is how many bookings the plans use from it.
-	Bookings int `json:"bookings"`
+	// Feeds are the booking sources the plans come from: whether the
+	// plans stand on a fresh feed, or on the last good one while the
+	// booking system fails.
+	Feeds []control.FeedStatus `json:"feeds,omitempty"`
 }
 
 // Site is one building.
