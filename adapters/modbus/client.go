@@ -553,36 +553,42 @@ func (c *Client) encode(i int, w control.Write, lim Limits, buf *[]uint16) (writ
 	return it, nil
 }
 
-// writeFunc returns the wire exchange of a planned write.
+// writeFunc returns the wire exchange of a planned write. The closures
+// take only what they send: one over b would hold the whole batch, an
+// allocation of its size for each of 10,000 single-register writes.
 func writeFunc(b writeBatch) func(mc *modbus.ModbusClient) error {
+	start := b.Start
 	switch {
 	case b.rmw:
+		items := b.items
 		return func(mc *modbus.ModbusClient) error {
-			r, err := mc.ReadRegister(b.Start, modbus.HOLDING_REGISTER)
+			r, err := mc.ReadRegister(start, modbus.HOLDING_REGISTER)
 			if err != nil {
 				return fmt.Errorf("read for read-modify-write: %w", err)
 			}
-			for _, it := range b.items {
+			for _, it := range items {
 				r = setBit(it.p, r, it.bit)
 			}
-			return mc.WriteRegister(b.Start, r)
+			return mc.WriteRegister(start, r)
 		}
 	case b.Function == FuncWriteSingleCoil:
-		return func(mc *modbus.ModbusClient) error { return mc.WriteCoil(b.Start, b.items[0].bit) }
+		bit := b.items[0].bit
+		return func(mc *modbus.ModbusClient) error { return mc.WriteCoil(start, bit) }
 	case b.Function == FuncWriteMultipleCoils:
 		bits := make([]bool, 0, b.Quantity)
 		for _, it := range b.items {
 			bits = append(bits, it.bit)
 		}
-		return func(mc *modbus.ModbusClient) error { return mc.WriteCoils(b.Start, bits) }
+		return func(mc *modbus.ModbusClient) error { return mc.WriteCoils(start, bits) }
 	case b.Function == FuncWriteSingleRegister:
-		return func(mc *modbus.ModbusClient) error { return mc.WriteRegister(b.Start, b.items[0].regs[0]) }
+		reg := b.items[0].regs[0]
+		return func(mc *modbus.ModbusClient) error { return mc.WriteRegister(start, reg) }
 	default:
 		regs := make([]uint16, 0, b.Quantity)
 		for _, it := range b.items {
 			regs = append(regs, it.regs...)
 		}
-		return func(mc *modbus.ModbusClient) error { return mc.WriteRegisters(b.Start, regs) }
+		return func(mc *modbus.ModbusClient) error { return mc.WriteRegisters(start, regs) }
 	}
 }
 

@@ -301,6 +301,9 @@ type writeBatch struct {
 // the same address stay in separate requests, in the order given.
 func planWrites(items []writeItem, lim Limits) []writeBatch {
 	var out []writeBatch
+	if !lim.WriteMultiple {
+		out = make([]writeBatch, 0, len(items)) // a request per item, or fewer
+	}
 	type rmwKey struct {
 		unit uint8
 		addr uint16
