@@ -146,6 +146,7 @@ func coldStarts() []coldStart {
 		{"fc16-2ms", modbus.Options{WriteRate: -1}, false, 2 * time.Millisecond},
 		{"fc16-10ms", modbus.Options{WriteRate: -1}, false, 10 * time.Millisecond},
 		{"fc16-25ms", modbus.Options{WriteRate: -1}, false, 25 * time.Millisecond},
+		{"fc16-50ms", modbus.Options{WriteRate: -1}, false, 50 * time.Millisecond},
 	}
 }
 
