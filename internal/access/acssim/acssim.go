@@ -38,9 +38,10 @@ type Options struct {
 	Headers map[string]string
 	// Path is the grant collection. Default "/api/grants".
 	Path string
-	// KeepRequests is how many of the latest requests Requests and Count
-	// see; 0 keeps all, as tests want. A long-running demo sets it, so
-	// the log of what it was asked does not grow without end.
+	// KeepRequests bounds the requests Requests and Count see to the
+	// latest ones, between half of it and all of it (the oldest half goes
+	// at once); 0 keeps all, as tests want. A long-running demo sets it,
+	// so the log of what it was asked does not grow without end.
 	KeepRequests int
 }
 
@@ -167,8 +168,8 @@ func (s *Server) grantsLocked() []Grant {
 	return out
 }
 
-// Requests returns the requests received so far, in order (the latest
-// KeepRequests of them when that is set).
+// Requests returns the requests received so far, in order (only the
+// latest when KeepRequests is set).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,8 +209,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: data}
 	if k := s.opts.KeepRequests; k > 0 && len(s.requests) >= k {
-		// Drop the oldest, keeping k-1 and this one; in one copy per
-		// k/2 requests rather than one per request.
+		// Drop the oldest half (at least enough for this one): one copy
+		// per k/2 requests rather than one per request.
 		drop := len(s.requests) - k + 1
 		if half := k / 2; drop < half {
 			drop = half
