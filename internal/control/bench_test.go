@@ -118,16 +118,6 @@ func BenchmarkBareSame10k(b *testing.B) {
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }
 
-// BenchmarkReconcileVsBare runs the unpaced engine reconcile of
-// BenchmarkEngineReconcile10k and the same-requests baseline of
-// BenchmarkBareSame10k in turn within each iteration (the order
-// alternates), so that both see the same load on a shared machine, and
-// reports each one's time to the last point, their ratio, and the
-// requests each sent by function code. "fc16" devices take neighbouring
-// registers in one write (two FC16 requests per device); "fc6" devices
-// one register per write request (write_multiple: false in the
-// mapping), so the engine sends 10,000 FC6 writes, like many older
-// controllers need.
 // coldStart is a setting of the cold-start comparisons: the client's
 // options, whether devices take one register per write, and how long
 // each device takes to answer.
@@ -162,6 +152,16 @@ func (f *benchFleet) delayed(b *testing.B, d time.Duration) {
 	})
 }
 
+// BenchmarkReconcileVsBare runs the unpaced engine reconcile of
+// BenchmarkEngineReconcile10k and the same-requests baseline of
+// BenchmarkBareSame10k in turn within each iteration (the order
+// alternates), so that both see the same load on a shared machine, and
+// reports each one's time to the last point, their ratio, and the
+// requests each sent by function code. "fc16" devices take neighbouring
+// registers in one write (two FC16 requests per device); "fc6" devices
+// one register per write request (write_multiple: false in the
+// mapping), so the engine sends 10,000 FC6 writes, like many older
+// controllers need.
 func BenchmarkReconcileVsBare(b *testing.B) {
 	f := newBenchFleet(b)
 	for _, tc := range coldStarts() {
@@ -183,17 +183,7 @@ func BenchmarkReconcileVsBare(b *testing.B) {
 				return latest(seen).Sub(start)
 			}
 			bare := func() time.Duration {
-				f.reset(b)
-				f.settle()
-				m := bareHeap.start()
-				start := time.Now()
-				errc := make(chan error, 1)
-				go func() { errc <- f.bareSame(1, tc.single) }()
-				seen, err := f.await(1, reconcileLimit)
-				bareHeap.stop(m)
-				require.NoError(b, <-errc)
-				require.NoError(b, err)
-				return latest(seen).Sub(start)
+				return f.timed(b, &bareHeap, func() error { return f.bareSame(1, tc.single) })
 			}
 			engineCounts, bareCounts := f.interleave(b, "engine", engine, bare)
 			engineHeap.report(b, "engine")
@@ -224,20 +214,9 @@ func BenchmarkClientVsBare(b *testing.B) {
 	for _, tc := range coldStarts() {
 		b.Run(tc.name, func(b *testing.B) {
 			f.delayed(b, tc.delay)
-			timed := func(run func() error) time.Duration {
-				f.reset(b)
-				f.settle()
-				start := time.Now()
-				errc := make(chan error, 1)
-				go func() { errc <- run() }()
-				seen, err := f.await(1, reconcileLimit)
-				require.NoError(b, <-errc)
-				require.NoError(b, err)
-				return latest(seen).Sub(start)
-			}
 			clientCounts, bareCounts := f.interleave(b, "client",
-				func() time.Duration { return timed(func() error { return f.clientSame(1, tc.opts) }) },
-				func() time.Duration { return timed(func() error { return f.bareSame(1, tc.single) }) })
+				func() time.Duration { return f.timed(b, nil, func() error { return f.clientSame(1, tc.opts) }) },
+				func() time.Duration { return f.timed(b, nil, func() error { return f.bareSame(1, tc.single) }) })
 			write := uint8(16)
 			if tc.single {
 				write = 6
@@ -246,6 +225,28 @@ func BenchmarkClientVsBare(b *testing.B) {
 			require.Equal(b, bareCounts[3], clientCounts[3], "the same reads")
 		})
 	}
+}
+
+// timed runs a side that writes every point 1 from a reset fleet, and
+// returns the time from its start to the last write landing; with h,
+// it adds what the side allocated and the collections that ran.
+func (f *benchFleet) timed(b *testing.B, h *heapUse, run func() error) time.Duration {
+	f.reset(b)
+	f.settle()
+	var m runtime.MemStats
+	if h != nil {
+		m = h.start()
+	}
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- run() }()
+	seen, err := f.await(1, reconcileLimit)
+	if h != nil {
+		h.stop(m)
+	}
+	require.NoError(b, <-errc)
+	require.NoError(b, err)
+	return latest(seen).Sub(start)
 }
 
 // heapUse sums what timed parts allocated (the whole process: clients,
